@@ -1,0 +1,12 @@
+// The ordered list of migrations. Listing them explicitly (rather than reading a folder) makes the
+// same code run from ts-jest and from the compiled dist/ alike.
+import type { Knex } from 'knex';
+import * as m001 from './001_initial_schema';
+
+export interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+export const MIGRATIONS: readonly Migration[] = [{ name: '001_initial_schema', ...m001 }];

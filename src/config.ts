@@ -1,0 +1,106 @@
+// Every setting of the service, read once from the environment and checked before anything starts.
+// The names are the contract of API.md: acceptance checks start the service with them.
+import * as path from 'node:path';
+
+export type ThriftTransport = 'buffered' | 'framed';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface AuthConfig {
+  hs256Secret?: string;
+  publicKeyFile?: string;
+  jwksFile?: string;
+}
+
+export interface Config {
+  /** Unset: an embedded Postgres under dataDir. */
+  databaseUrl?: string;
+  dataDir: string;
+  thriftHost: string;
+  thriftPort: number;
+  thriftTransport: ThriftTransport;
+  auth: AuthConfig;
+  secretsKeyFile?: string;
+  amqpUrl?: string;
+  logLevel: LogLevel;
+  /** Largest Postgres pool the service opens. */
+  dbPoolSize: number;
+  /** How long SIGTERM waits for calls in flight before closing anyway. */
+  shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const TRANSPORTS: readonly ThriftTransport[] = ['buffered', 'framed'];
+
+type Env = Record<string, string | undefined>;
+
+/** Reads the configuration; throws ConfigError naming every wrong setting at once. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const text = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const value = text(name);
+    if (value === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    problems.push(`${name}: "${value}" is not one of ${allowed.join(', ')}`);
+    return fallback;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const value = text(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+      problems.push(`${name}: "${value}" is not a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return parsed;
+  };
+
+  const databaseUrl = text('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+  }
+  const auth: AuthConfig = {
+    hs256Secret: text('AUTH_HS256_SECRET'),
+    publicKeyFile: text('AUTH_PUBLIC_KEY_FILE'),
+    jwksFile: text('AUTH_JWKS_FILE'),
+  };
+  if (!auth.hs256Secret && !auth.publicKeyFile && !auth.jwksFile) {
+    problems.push(
+      'AUTH_HS256_SECRET, AUTH_PUBLIC_KEY_FILE, AUTH_JWKS_FILE: none is set; tokens could not be verified',
+    );
+  }
+  if (auth.hs256Secret !== undefined && Buffer.byteLength(auth.hs256Secret) < 32) {
+    // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
+    problems.push('AUTH_HS256_SECRET: must be at least 32 bytes long');
+  }
+  const amqpUrl = text('AMQP_URL');
+  if (amqpUrl !== undefined && !/^amqps?:\/\//.test(amqpUrl)) {
+    problems.push('AMQP_URL: must be an amqp:// or amqps:// URL');
+  }
+
+  const config: Config = {
+    databaseUrl,
+    dataDir: path.resolve(text('DATA_DIR') ?? './.data'),
+    thriftHost: text('THRIFT_HOST') ?? '127.0.0.1',
+    thriftPort: integer('THRIFT_PORT', 9190, 0, 65535),
+    thriftTransport: oneOf('THRIFT_TRANSPORT', TRANSPORTS, 'buffered'),
+    auth,
+    secretsKeyFile: text('SECRETS_KEY_FILE'),
+    amqpUrl,
+    logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    dbPoolSize: integer('DB_POOL_SIZE', 16, 1, 200),
+    shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', 30_000, 0, 600_000),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

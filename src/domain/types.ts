@@ -1,0 +1,150 @@
+// The service's own model, free of Thrift types (a gRPC face may be asked for later). Enum-like
+// values are the names of API.md and AIRAVATA.md; src/rpc/ converts them to and from wire numbers.
+
+export const JOB_STATES = [
+  'SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE', 'CANCELED', 'FAILED', 'SUSPENDED', 'UNKNOWN', 'NON_CRITICAL_FAIL',
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export const PARALLELISM_TYPES = ['SERIAL', 'MPI', 'OPENMP', 'OPENMP_MPI', 'CCM', 'CRAY_MPI'] as const;
+export type Parallelism = (typeof PARALLELISM_TYPES)[number];
+
+export const PROVIDER_TYPES = ['STATIC', 'EC2', 'OPENSTACK', 'HPC_PILOT'] as const;
+export type ProviderType = (typeof PROVIDER_TYPES)[number];
+
+export const CLUSTER_KINDS = ['SLURM', 'MESOS_MARATHON'] as const;
+export type ClusterKind = (typeof CLUSTER_KINDS)[number];
+
+export const CLUSTER_STATES = [
+  'REQUESTED', 'PROVISIONING', 'CONFIGURING', 'READY', 'SCALING', 'DEGRADED', 'TEARING_DOWN', 'TERMINATED', 'FAILED',
+] as const;
+export type ClusterState = (typeof CLUSTER_STATES)[number];
+
+export const NODE_STATES = [
+  'REQUESTED', 'PENDING', 'RUNNING', 'REACHABLE', 'CONFIGURED', 'RELEASING', 'RELEASED', 'FAILED',
+] as const;
+export type NodeState = (typeof NODE_STATES)[number];
+
+export const NODE_ROLES = ['controller', 'worker'] as const;
+
+/** Who is calling: established by the token, it scopes everything the call can see. */
+export interface Caller {
+  gatewayId: string;
+  userName: string;
+}
+
+export interface JobSpec {
+  jobName: string;
+  taskId?: string;
+  processId?: string;
+  experimentId?: string;
+  parallelism: Parallelism;
+  command: string[];
+  totalCPUCount?: number;
+  nodeCount?: number;
+  wallTimeLimit?: number;
+  totalPhysicalMemory?: number;
+  clusterId?: string;
+  environment?: Record<string, string>;
+  workingDir?: string;
+  queueName?: string;
+  applicationId?: string;
+  clientToken?: string;
+}
+
+export interface JobStatusEntry {
+  statusId: string;
+  state: JobState;
+  time: number;
+  reason?: string;
+}
+
+export interface Job {
+  jobId: string;
+  gatewayId: string;
+  userName: string;
+  spec: JobSpec;
+  state: JobState;
+  clusterId?: string;
+  nativeJobId?: string;
+  exitCode?: number;
+  workingDir?: string;
+  stdOut?: string;
+  stdErr?: string;
+  createdAt: number;
+  updatedAt: number;
+  statuses: JobStatusEntry[];
+}
+
+export interface JobHandle {
+  jobId: string;
+  clusterId?: string;
+  nativeJobId?: string;
+  state: JobState;
+}
+
+export interface HostSpec {
+  address: string;
+  sshUser?: string;
+  sshPort?: number;
+  roles?: string[];
+}
+
+export interface ClusterSpec {
+  name: string;
+  kind: ClusterKind;
+  provider: ProviderType;
+  workerCount?: number;
+  hosts?: HostSpec[];
+  clientToken?: string;
+  providerOptions?: Record<string, string>;
+  clusterOptions?: Record<string, string>;
+}
+
+export interface ClusterNode {
+  nodeId: string;
+  address: string;
+  state: NodeState;
+  roles: string[];
+  providerResourceId?: string;
+}
+
+export interface ClusterFailure {
+  step: string;
+  host?: string;
+  task?: string;
+  message: string;
+  time: number;
+}
+
+export interface Cluster {
+  clusterId: string;
+  gatewayId: string;
+  name: string;
+  kind: ClusterKind;
+  provider: ProviderType;
+  state: ClusterState;
+  stateReason?: string;
+  spec: ClusterSpec;
+  nodes: ClusterNode[];
+  failures: ClusterFailure[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ClusterEvent {
+  seq: number;
+  time: number;
+  kind: string;
+  host?: string;
+  task?: string;
+  message: string;
+}
+
+export interface ResourceAllocation {
+  allocationId: string;
+  provider: ProviderType;
+  nodes: ClusterNode[];
+  state: string;
+  stateReason?: string;
+}

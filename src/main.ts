@@ -1,0 +1,43 @@
+// Entry point of `npm start`: read the configuration, start the service, stop cleanly on SIGTERM.
+import { startApp } from './app';
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './log';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`airavata-metascheduler: refusing to start: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+  let app;
+  try {
+    app = await startApp(config, log);
+  } catch (error) {
+    log.fatal({ err: error }, 'start failed');
+    process.stderr.write(`airavata-metascheduler: start failed: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: draining calls in flight');
+    app.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

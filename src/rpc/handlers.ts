@@ -1,0 +1,118 @@
+// The three Thrift services' handlers. Each call authenticates first, then hands the domain
+// service plain values; the generated IHandler types make tsc fail on a missing call or a wrong
+// result type.
+import type { TokenVerifier } from '../auth/tokenVerifier';
+import { InvalidRequestError, NotFoundError, UnsupportedError } from '../domain/errors';
+import type { Caller } from '../domain/types';
+import { PROVIDER_TYPES } from '../domain/types';
+import { validateId } from '../domain/validation';
+import type { ClusterService } from '../services/clusterService';
+import type { JobService } from '../services/jobService';
+import type { AllocationStore } from '../store/allocationStore';
+import type { Db } from '../store/db';
+import {
+  fromInt64, toRawClusterSpec, toRawJobSpec, toWireAllocation, toWireCluster, toWireClusterEvent, toWireJobHandle,
+  toWireJobModel,
+} from './convert';
+import { base, ms } from './wire';
+
+export interface HandlerDeps {
+  verifier: TokenVerifier;
+  jobs: JobService;
+  clusters: ClusterService;
+  allocations: AllocationStore;
+  db: Db;
+}
+
+function authenticator(verifier: TokenVerifier): (token: base.AuthzToken | undefined) => Promise<Caller> {
+  return (token) => verifier.verify(token?.accessToken, token?.claimsMap);
+}
+
+const getAPIVersion = (): string => ms.METASCHEDULER_API_VERSION;
+
+export function jobHandler(deps: HandlerDeps): ms.JobService.IHandler {
+  const auth = authenticator(deps.verifier);
+  return {
+    getAPIVersion,
+    submitJob: async (token, spec) => {
+      const caller = await auth(token);
+      if (!spec) throw InvalidRequestError.of('spec', 'is required');
+      return toWireJobHandle(await deps.jobs.submit(caller, toRawJobSpec(spec)));
+    },
+    getJob: async (token, jobId) => toWireJobModel(await deps.jobs.get(await auth(token), jobId)),
+    getJobs: async (token, jobIds) => {
+      const caller = await auth(token);
+      return (await deps.jobs.getMany(caller, jobIds ?? [])).map(toWireJobModel);
+    },
+    cancelJob: async (token, jobId) => deps.jobs.cancel(await auth(token), jobId),
+  };
+}
+
+export function clusterHandler(deps: HandlerDeps): ms.ClusterService.IHandler {
+  const auth = authenticator(deps.verifier);
+  return {
+    getAPIVersion,
+    createCluster: async (token, spec) => {
+      const caller = await auth(token);
+      if (!spec) throw InvalidRequestError.of('spec', 'is required');
+      return deps.clusters.create(caller, toRawClusterSpec(spec));
+    },
+    getCluster: async (token, clusterId) => toWireCluster(await deps.clusters.get(await auth(token), clusterId)),
+    listClusters: async (token) => (await deps.clusters.list(await auth(token))).map(toWireCluster),
+    getClusterEvents: async (token, clusterId, afterSeq) => {
+      const caller = await auth(token);
+      const events = await deps.clusters.events(caller, clusterId, fromInt64(afterSeq));
+      return events.map(toWireClusterEvent);
+    },
+    scaleCluster: async (token, clusterId, workerCount) => deps.clusters.scale(await auth(token), clusterId, workerCount),
+    deleteCluster: async (token, clusterId) => deps.clusters.delete(await auth(token), clusterId),
+    installApplication: async (token, clusterId, app) => {
+      const caller = await auth(token);
+      await deps.clusters.get(caller, clusterId);
+      if (!app || !app.name) throw InvalidRequestError.of('app.name', 'is required');
+      throw new UnsupportedError('installApplication', 'installing applications is not available in this version');
+    },
+    getGatewaySSHPublicKey: async (token) => {
+      await auth(token);
+      throw new UnsupportedError('getGatewaySSHPublicKey', 'gateway SSH keys are not available in this version');
+    },
+  };
+}
+
+export function provisioningHandler(deps: HandlerDeps): ms.ProvisioningService.IHandler {
+  const auth = authenticator(deps.verifier);
+  return {
+    getAPIVersion,
+    provisionResources: async (token, request) => {
+      await auth(token);
+      const problems = [];
+      const provider = request ? ms.ProviderType[request.provider] : undefined;
+      if (!provider || !(PROVIDER_TYPES as readonly string[]).includes(provider)) {
+        problems.push({ field: 'request.provider', message: `unknown value ${request?.provider}` });
+      }
+      if (!request || !Number.isInteger(request.count) || request.count < 1) {
+        problems.push({ field: 'request.count', message: 'must be at least 1' });
+      }
+      if (problems.length > 0) throw new InvalidRequestError(problems);
+      throw new UnsupportedError('provisionResources', `no ${provider} provider adapter is available in this version`);
+    },
+    getAllocation: async (token, allocationId) => {
+      const caller = await auth(token);
+      validateId('allocationId', allocationId);
+      const allocation = await deps.allocations.get(deps.db, caller.gatewayId, allocationId);
+      if (!allocation) throw new NotFoundError('allocation', allocationId);
+      return toWireAllocation(allocation);
+    },
+    listAllocations: async (token) => {
+      const caller = await auth(token);
+      return (await deps.allocations.list(deps.db, caller.gatewayId)).map(toWireAllocation);
+    },
+    releaseResources: async (token, allocationId) => {
+      const caller = await auth(token);
+      validateId('allocationId', allocationId);
+      const allocation = await deps.allocations.get(deps.db, caller.gatewayId, allocationId);
+      if (!allocation) throw new NotFoundError('allocation', allocationId);
+      throw new UnsupportedError('releaseResources', 'releasing allocations is not available in this version');
+    },
+  };
+}

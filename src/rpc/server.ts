@@ -1,0 +1,78 @@
+// The Thrift edge: one port, the multiplexed protocol carrying ClusterService, JobService and
+// ProvisioningService, binary protocol, buffered (Airavata's default) or framed transport.
+import type { Server, Socket } from 'node:net';
+import * as thrift from 'thrift';
+import type { ThriftTransport } from '../config';
+import type { Logger } from '../log';
+import { guardHandler, InFlight } from './guard';
+import { clusterHandler, jobHandler, provisioningHandler, type HandlerDeps } from './handlers';
+import { ms } from './wire';
+
+/** The names under which the services are multiplexed; clients use exactly these. */
+export const SERVICE_NAMES = {
+  cluster: 'ClusterService',
+  job: 'JobService',
+  provisioning: 'ProvisioningService',
+} as const;
+
+export interface RpcServerOptions {
+  host: string;
+  port: number;
+  transport: ThriftTransport;
+  log: Logger;
+}
+
+export interface RpcServer {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  /** Stops accepting, waits up to graceMs for calls in flight, then closes every connection. */
+  close(graceMs: number): Promise<{ drained: boolean }>;
+}
+
+export async function startRpcServer(deps: HandlerDeps, options: RpcServerOptions): Promise<RpcServer> {
+  const { log } = options;
+  const inFlight = new InFlight();
+  const processor = new thrift.MultiplexedProcessor();
+  processor.registerProcessor(SERVICE_NAMES.cluster,
+    new ms.ClusterService.Processor(guardHandler(SERVICE_NAMES.cluster, clusterHandler(deps), inFlight, log)));
+  processor.registerProcessor(SERVICE_NAMES.job,
+    new ms.JobService.Processor(guardHandler(SERVICE_NAMES.job, jobHandler(deps), inFlight, log)));
+  processor.registerProcessor(SERVICE_NAMES.provisioning,
+    new ms.ProvisioningService.Processor(guardHandler(SERVICE_NAMES.provisioning, provisioningHandler(deps), inFlight, log)));
+
+  const server: Server = thrift.createMultiplexServer(processor, {
+    transport: options.transport === 'framed' ? thrift.TFramedTransport : thrift.TBufferedTransport,
+    protocol: thrift.TBinaryProtocol,
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  // The runtime emits protocol errors of one connection on the server; they end that connection
+  // only, and must not end the process.
+  server.on('error', (error: Error) => log.warn({ err: error }, 'thrift connection error'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+
+  return {
+    port,
+    async close(graceMs: number) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const drained = await inFlight.drained(graceMs);
+      if (!drained) log.warn({ inFlight: inFlight.size }, 'shutdown grace ran out with calls in flight');
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      return { drained };
+    },
+  };
+}

@@ -1,0 +1,110 @@
+// What the cluster calls do. createCluster records the request durably and returns at once; the
+// work of building a cluster happens in background workflows.
+import { randomUUID } from 'node:crypto';
+import { InvalidRequestError, NotFoundError, UnsupportedError } from '../domain/errors';
+import { fingerprint } from '../domain/fingerprint';
+import type { Caller, Cluster, ClusterEvent, ClusterSpec } from '../domain/types';
+import { validateClusterSpec, validateId, type RawClusterSpec } from '../domain/validation';
+import type { ClusterStore, NewCluster } from '../store/clusterStore';
+import type { Db } from '../store/db';
+import type { IdempotencyStore } from '../store/idempotencyStore';
+
+export interface ClusterServiceDeps {
+  db: Db;
+  clusters: ClusterStore;
+  idempotency: IdempotencyStore;
+  now?: () => number;
+}
+
+/** Most events one getClusterEvents call returns; the caller pages on with the last seq. */
+export const EVENT_PAGE = 1000;
+
+export class ClusterService {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ClusterServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async create(caller: Caller, raw: RawClusterSpec): Promise<string> {
+    const spec = validateClusterSpec(raw);
+    const { clientToken, ...request } = spec;
+    const digest = fingerprint(request);
+    const clusterId = randomUUID();
+    const now = this.now();
+    return this.deps.db.transaction(async (tx) => {
+      if (clientToken !== undefined) {
+        const claim = await this.deps.idempotency.claim(
+          tx, { gatewayId: caller.gatewayId, operation: 'createCluster', key: clientToken }, clusterId, digest, now);
+        if (!claim.claimed) {
+          if (claim.fingerprint !== digest) {
+            throw InvalidRequestError.of('spec.clientToken', `was already used for a different request (cluster ${claim.resourceId})`);
+          }
+          return claim.resourceId;
+        }
+      }
+      await this.deps.clusters.insert(tx, {
+        clusterId, gatewayId: caller.gatewayId, userName: caller.userName, spec, nodes: staticNodes(spec), now,
+      });
+      return clusterId;
+    });
+  }
+
+  async get(caller: Caller, clusterId: string): Promise<Cluster> {
+    validateId('clusterId', clusterId);
+    const cluster = await this.deps.clusters.get(this.deps.db, caller.gatewayId, clusterId);
+    if (!cluster) throw new NotFoundError('cluster', clusterId);
+    return cluster;
+  }
+
+  async list(caller: Caller): Promise<Cluster[]> {
+    return this.deps.clusters.list(this.deps.db, caller.gatewayId);
+  }
+
+  async events(caller: Caller, clusterId: string, afterSeq: number): Promise<ClusterEvent[]> {
+    validateId('clusterId', clusterId);
+    if (!Number.isSafeInteger(afterSeq)) throw InvalidRequestError.of('afterSeq', 'must be a whole number');
+    if (!(await this.deps.clusters.exists(this.deps.db, caller.gatewayId, clusterId))) {
+      throw new NotFoundError('cluster', clusterId);
+    }
+    return this.deps.clusters.events(this.deps.db, clusterId, afterSeq, EVENT_PAGE);
+  }
+
+  /**
+   * Deletes a cluster. One still only REQUESTED has nothing bought or installed, so it ends
+   * TERMINATED at once; tearing down a built cluster needs the cluster workflows.
+   */
+  async delete(caller: Caller, clusterId: string): Promise<void> {
+    const cluster = await this.get(caller, clusterId);
+    if (cluster.state === 'TERMINATED') return;
+    if (cluster.state !== 'REQUESTED') {
+      throw new UnsupportedError('deleteCluster', `cluster ${clusterId} is ${cluster.state}; tearing down built clusters is not available in this version`);
+    }
+    await this.deps.db.transaction(async (tx) => {
+      const now = this.now();
+      await this.deps.clusters.transition(tx, clusterId, 'TEARING_DOWN', `delete requested by ${caller.userName}`, now);
+      await this.deps.clusters.transition(tx, clusterId, 'TERMINATED', 'nothing had been provisioned', now);
+    });
+  }
+
+  async scale(caller: Caller, clusterId: string, workerCount: number): Promise<void> {
+    if (!Number.isInteger(workerCount) || workerCount < 0) {
+      throw InvalidRequestError.of('workerCount', `must not be negative (got ${workerCount})`);
+    }
+    const cluster = await this.get(caller, clusterId);
+    throw new UnsupportedError('scaleCluster', `cluster ${cluster.clusterId} cannot be scaled: scaling is not available in this version`);
+  }
+}
+
+/** A STATIC cluster's nodes are its hosts; the first is the controller unless roles say otherwise. */
+function staticNodes(spec: ClusterSpec): NewCluster['nodes'] {
+  const hosts = spec.hosts ?? [];
+  return hosts.map((host, i) => ({
+    nodeId: randomUUID(),
+    address: host.address,
+    state: 'REQUESTED',
+    roles: host.roles && host.roles.length > 0 ? host.roles : i === 0 ? ['controller', 'worker'] : ['worker'],
+    sshUser: host.sshUser,
+    sshPort: host.sshPort,
+  }));
+}

@@ -1,0 +1,92 @@
+// What the job calls do, in the service's own terms. Dispatch to a scheduler is not here: a job
+// recorded by submit stays SUBMITTED until a dispatcher takes it.
+import { randomUUID } from 'node:crypto';
+import { InvalidRequestError, NotFoundError, UnsupportedError } from '../domain/errors';
+import { fingerprint } from '../domain/fingerprint';
+import { isLiveClusterState, isTerminalJobState } from '../domain/stateMachines';
+import type { Caller, Job, JobHandle, JobSpec } from '../domain/types';
+import { validateId, validateIds, validateJobSpec, type RawJobSpec } from '../domain/validation';
+import type { ClusterStore } from '../store/clusterStore';
+import type { Db } from '../store/db';
+import type { JobStore } from '../store/jobStore';
+
+export interface JobServiceDeps {
+  db: Db;
+  jobs: JobStore;
+  clusters: ClusterStore;
+  now?: () => number;
+}
+
+export class JobService {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: JobServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async submit(caller: Caller, raw: RawJobSpec): Promise<JobHandle> {
+    const spec = validateJobSpec(raw);
+    const { db, jobs } = this.deps;
+    if (spec.clusterId !== undefined) await this.requireLiveCluster(caller, spec.clusterId);
+    // The client token is the key, not part of the request it guards.
+    const { clientToken: _key, ...request } = spec;
+    const digest = fingerprint(request);
+    const jobId = randomUUID();
+    const reason = spec.clusterId ? `accepted for cluster ${spec.clusterId}` : 'accepted; the meta-scheduler will choose a cluster';
+    const created = await jobs.insertSubmitted(db, {
+      jobId, gatewayId: caller.gatewayId, userName: caller.userName, spec, fingerprint: digest, now: this.now(), reason,
+    });
+    if (created) return { jobId, clusterId: spec.clusterId, state: 'SUBMITTED' };
+
+    const existing = await jobs.findByIdempotencyKey(db, caller.gatewayId, spec);
+    if (!existing) throw new Error(`job insert for ${jobId} conflicted, but no job holds its keys`);
+    if (spec.clientToken !== undefined && existing.job.spec.clientToken === spec.clientToken && existing.fingerprint !== digest) {
+      throw InvalidRequestError.of('spec.clientToken', `was already used for a different request (job ${existing.job.jobId})`);
+    }
+    return toHandle(existing.job);
+  }
+
+  async get(caller: Caller, jobId: string): Promise<Job> {
+    validateId('jobId', jobId);
+    const job = await this.deps.jobs.get(this.deps.db, caller.gatewayId, jobId);
+    if (!job) throw new NotFoundError('job', jobId);
+    return job;
+  }
+
+  async getMany(caller: Caller, jobIds: string[]): Promise<Job[]> {
+    validateIds('jobIds', jobIds);
+    return this.deps.jobs.getMany(this.deps.db, caller.gatewayId, jobIds);
+  }
+
+  /** Cancels a job. Canceling an already-canceled job is a no-op, so a retried cancel succeeds. */
+  async cancel(caller: Caller, jobId: string): Promise<void> {
+    validateId('jobId', jobId);
+    const { db, jobs } = this.deps;
+    await db.transaction(async (tx) => {
+      const current = await jobs.lockState(tx, caller.gatewayId, jobId);
+      if (!current) throw new NotFoundError('job', jobId);
+      if (current.state === 'CANCELED') return;
+      if (isTerminalJobState(current.state)) {
+        throw InvalidRequestError.of('jobId', `job ${jobId} has already ended in ${current.state}`);
+      }
+      if (current.nativeJobId !== undefined) {
+        throw new UnsupportedError('cancelJob', `job ${jobId} is already with its scheduler, which this version cannot reach`);
+      }
+      await jobs.transition(tx, caller.gatewayId, jobId, 'CANCELED', `canceled by ${caller.userName} before dispatch`, this.now());
+    });
+  }
+
+  private async requireLiveCluster(caller: Caller, clusterId: string): Promise<void> {
+    const cluster = await this.deps.clusters.get(this.deps.db, caller.gatewayId, clusterId);
+    if (!cluster) throw new NotFoundError('cluster', clusterId);
+    if (!isLiveClusterState(cluster.state)) {
+      throw InvalidRequestError.of('spec.clusterId', `cluster ${clusterId} is ${cluster.state} and takes no jobs`);
+    }
+  }
+}
+
+export function toHandle(job: Job): JobHandle {
+  return { jobId: job.jobId, clusterId: job.clusterId ?? job.spec.clusterId, nativeJobId: job.nativeJobId, state: job.state };
+}
+
+export type { JobSpec };
