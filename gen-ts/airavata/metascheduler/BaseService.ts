@@ -182,6 +182,7 @@ export class Processor {
     public process_getAPIVersion(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
         new Promise<string>((resolve, reject): void => {
             try {
+                input.skip(thrift.Thrift.Type.STRUCT);
                 input.readMessageEnd();
                 resolve(this._handler.getAPIVersion());
             }

@@ -1,0 +1,51 @@
+// A client of our own service, built on the generated stubs: what the CLI, the benchmarks and the
+// tests use to speak to a running server exactly as an outside client would.
+import * as thrift from 'thrift';
+import type { ThriftTransport } from '../config';
+import { SERVICE_NAMES } from '../rpc/server';
+import { ms } from '../rpc/wire';
+
+export interface ServiceClients {
+  cluster: ms.ClusterService.Client;
+  job: ms.JobService.Client;
+  provisioning: ms.ProvisioningService.Client;
+  close(): void;
+}
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  transport?: ThriftTransport;
+  timeoutMs?: number;
+}
+
+/** Opens one connection carrying all three multiplexed services; resolves once connected. */
+export async function connectClients(options: ConnectOptions): Promise<ServiceClients> {
+  const connection = thrift.createConnection(options.host, options.port, {
+    transport: options.transport === 'framed' ? thrift.TFramedTransport : thrift.TBufferedTransport,
+    protocol: thrift.TBinaryProtocol,
+    connect_timeout: options.timeoutMs ?? 5000,
+    timeout: options.timeoutMs ?? 30_000,
+  } as thrift.ConnectOptions);
+  await new Promise<void>((resolve, reject) => {
+    connection.once('connect', () => resolve());
+    connection.once('error', reject);
+  });
+  // After connecting, errors surface on each call's promise; keep the emitter from throwing.
+  connection.on('error', () => undefined);
+  const mux = new thrift.Multiplexer();
+  // The connection routes replies by sequence id, so ids must be unique across the clients that
+  // share it. thrift's Multiplexer patches `new_seqid` for that, but the generated clients number
+  // their calls with `incrementSeqId`: give them one shared counter.
+  let seqid = 0;
+  const shared = <T extends { incrementSeqId(): number }>(client: T): T => {
+    client.incrementSeqId = () => (seqid += 1);
+    return client;
+  };
+  return {
+    cluster: shared(mux.createClient(SERVICE_NAMES.cluster, ms.ClusterService.Client, connection)),
+    job: shared(mux.createClient(SERVICE_NAMES.job, ms.JobService.Client, connection)),
+    provisioning: shared(mux.createClient(SERVICE_NAMES.provisioning, ms.ProvisioningService.Client, connection)),
+    close: () => connection.end(),
+  };
+}
