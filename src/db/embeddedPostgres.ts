@@ -4,7 +4,7 @@
 // Postgres refuses to run as root, so when we are root the package runs it as the `postgres` user
 // (made if missing) and the data directory belongs to that user.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import type { Logger } from '../log';
@@ -75,6 +75,11 @@ function assertTraversable(dir: string): void {
 
 export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  if (process.getuid?.() === 0) {
+    // Postgres runs as the postgres user and must pass through DATA_DIR (search only, no listing;
+    // our secret files in it stay 0600).
+    chmodSync(dataDir, statSync(dataDir).mode | 0o711);
+  }
   const databaseDir = path.join(dataDir, 'postgres');
   assertTraversable(databaseDir);
   const password = readOrCreatePassword(path.join(dataDir, 'postgres.password'));
