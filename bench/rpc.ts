@@ -3,12 +3,13 @@
 // 127.0.0.1 only. It reports and never fails on the targets: it is a benchmark, not a test.
 //
 //   node dist/bench/rpc.js [--seconds 5] [--warmup 1] [--transport buffered|framed] [--concurrency 1,64]
+//                          [--only raw,getAPIVersion,submitJob,getJob]   (a subset, e.g. for --cpu-prof)
 //
 // DATABASE_URL set: a fresh database `bench_<timestamp>_<pid>` is made on that (loopback) server and
 // dropped at the end; unset: the embedded Postgres under a temporary DATA_DIR, removed at the end.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -36,6 +37,8 @@ interface Options {
   warmup: number;
   transport: ThriftTransport;
   concurrency: number[];
+  /** Scenario names to run; empty: all. */
+  only: string[];
 }
 
 type Call = () => Promise<unknown>;
@@ -70,11 +73,12 @@ function parseOptions(argv: string[]): Options {
       warmup: { type: 'string', default: '1' },
       transport: { type: 'string' },
       concurrency: { type: 'string', default: '1,64' },
+      only: { type: 'string', default: '' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write('usage: node dist/bench/rpc.js [--seconds 5] [--warmup 1] [--transport buffered|framed] [--concurrency 1,64]\n');
+    process.stdout.write('usage: node dist/bench/rpc.js [--seconds 5] [--warmup 1] [--transport buffered|framed] [--concurrency 1,64] [--only raw,getAPIVersion,submitJob,getJob]\n');
     process.exit(0);
   }
   const positive = (name: string, text: string, max: number): number => {
@@ -90,6 +94,7 @@ function parseOptions(argv: string[]): Options {
     warmup: values.warmup === '0' ? 0 : positive('warmup', values.warmup, 60),
     transport,
     concurrency,
+    only: values.only.split(',').map((name) => name.trim()).filter((name) => name !== ''),
   };
 }
 
@@ -191,10 +196,11 @@ async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   const { transport } = options;
   const machine = describeMachine();
+  const loadBefore = loadavg()[0];
   const log = createLogger('warn', pino.destination(2));
 
   // Bounded in time whatever happens: setup, every run (warm-up, window, a call timeout), teardown.
-  const runs = 4 * options.concurrency.length;
+  const runs = 4 * options.concurrency.length; // at most four scenarios
   const budgetMs = 180_000 + runs * (options.warmup + options.seconds + 15) * 1000;
   setTimeout(() => {
     process.stderr.write(`bench/rpc: still running after ${Math.round(budgetMs / 1000)} s; giving up\n`);
@@ -290,7 +296,8 @@ async function main(): Promise<number> {
 
     process.stderr.write(`bench/rpc: ${transport} transport, ${database}; ${options.warmup} s warm-up + ${options.seconds} s per run\n`);
     const recorder = new LatencyRecorder(Math.ceil(options.seconds * SAMPLES_PER_SECOND) + 1024);
-    for (const scenario of scenarios) {
+    const selected = scenarios.filter((s) => options.only.length === 0 || options.only.some((name) => s.name.startsWith(name)));
+    for (const scenario of selected) {
       for (const count of options.concurrency) {
         if (aborted) break;
         const result = await runScenario(scenario, count, options, transport, recorder);
@@ -311,6 +318,7 @@ async function main(): Promise<number> {
     '',
     `machine:   ${machine.cores} cores, ${machine.cpuModel}, ${machine.os}`,
     `node:      ${machine.node}`,
+    `load:      1-min load average ${loadBefore.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end (other work on the machine skews every figure)`,
     `transport: ${transport} (binary protocol, multiplexed), 127.0.0.1, clients and servers in this one process`,
     `database:  ${database}; pool ${pool}`,
     `runs:      ${options.warmup} s warm-up + ${options.seconds} s measured, each client its own connection, calls back to back`,

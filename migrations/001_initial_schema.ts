@@ -42,6 +42,8 @@ export async function up(knex: Knex): Promise<void> {
     t.text('ssh_user');
     t.integer('ssh_port');
     t.text('provider_resource_id');
+    // Order of the hosts as the request listed them (the first is the default controller).
+    t.integer('position').notNullable().defaultTo(0);
     t.bigInteger('created_at').notNullable();
     t.bigInteger('updated_at').notNullable();
     t.index(['cluster_id']);

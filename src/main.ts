@@ -1,4 +1,5 @@
 // Entry point of `npm start`: read the configuration, start the service, stop cleanly on SIGTERM.
+import { writeSync } from 'node:fs';
 import { startApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './log';
@@ -9,7 +10,8 @@ async function main(): Promise<void> {
     config = loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`airavata-metascheduler: refusing to start: ${error.message}\n`);
+      // Synchronous: process.exit would drop an asynchronous write to a pipe.
+      writeSync(2, `airavata-metascheduler: refusing to start: ${error.message}\n`);
       process.exit(2);
     }
     throw error;
@@ -20,7 +22,7 @@ async function main(): Promise<void> {
     app = await startApp(config, log);
   } catch (error) {
     log.fatal({ err: error }, 'start failed');
-    process.stderr.write(`airavata-metascheduler: start failed: ${(error as Error).message}\n`);
+    writeSync(2, `airavata-metascheduler: start failed: ${(error as Error).message}\n`);
     process.exit(1);
   }
   let stopping = false;

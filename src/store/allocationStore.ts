@@ -35,7 +35,7 @@ export class AllocationStore {
 
   private async assemble(db: Queryable, rows: AllocationRow[]): Promise<ResourceAllocation[]> {
     if (rows.length === 0) return [];
-    const nodes = await db('nodes').whereIn('allocation_id', rows.map((r) => r.id)).orderBy(['created_at', 'id']) as NodeRow[];
+    const nodes = await db('nodes').whereIn('allocation_id', rows.map((r) => r.id)).orderBy(['created_at', 'position', 'id']) as NodeRow[];
     return rows.map((row) => ({
       allocationId: row.id,
       provider: row.provider,

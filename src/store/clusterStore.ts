@@ -98,7 +98,8 @@ export class ClusterStore {
       updated_at: cluster.now,
     });
     if (cluster.nodes.length > 0) {
-      await tx('nodes').insert(cluster.nodes.map((node) => ({
+      await tx('nodes').insert(cluster.nodes.map((node, position) => ({
+        position,
         id: node.nodeId,
         cluster_id: cluster.clusterId,
         address: node.address,
@@ -183,7 +184,7 @@ export class ClusterStore {
     if (rows.length === 0) return [];
     const ids = rows.map((row) => row.id);
     const [nodes, failures] = await Promise.all([
-      db('nodes').whereIn('cluster_id', ids).orderBy(['created_at', 'id']) as Promise<NodeRow[]>,
+      db('nodes').whereIn('cluster_id', ids).orderBy(['created_at', 'position', 'id']) as Promise<NodeRow[]>,
       db('cluster_failures').whereIn('cluster_id', ids).orderBy('id') as Promise<FailureRow[]>,
     ]);
     return rows.map((row) => ({

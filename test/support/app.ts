@@ -17,7 +17,12 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(transport: ThriftTransport = 'buffered'): Promise<TestApp> {
+export interface TestAppOptions {
+  /** Receives the service's log lines (JSON), e.g. to check what reaches the log. */
+  logLines?: string[];
+}
+
+export async function startTestApp(transport: ThriftTransport = 'buffered', options: TestAppOptions = {}): Promise<TestApp> {
   const database = await createTestDatabase({ migrate: false });
   const config = loadConfig({
     DATABASE_URL: database.url,
@@ -27,7 +32,11 @@ export async function startTestApp(transport: ThriftTransport = 'buffered'): Pro
     AUTH_HS256_SECRET: TEST_SECRET,
     SHUTDOWN_GRACE_MS: '2000',
   });
-  const app = await startApp(config, createLogger('silent'));
+  const { logLines } = options;
+  const log = logLines
+    ? createLogger('debug', { write: (line: string) => void logLines.push(line) })
+    : createLogger('silent');
+  const app = await startApp(config, log);
   const clients = await connectClients({ host: '127.0.0.1', port: app.rpc.port, transport });
   return {
     app,

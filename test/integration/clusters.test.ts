@@ -1,0 +1,126 @@
+// Cluster and provisioning calls through the real Thrift server on a real Postgres.
+import Int64 from 'node-int64';
+import { startTestApp, type TestApp } from '../support/app';
+import { authz } from '../support/tokens';
+import { base, ms } from '../../src/rpc/wire';
+
+const staticSpec = (overrides: Partial<ms.IClusterSpecArgs> = {}): ms.ClusterSpec => new ms.ClusterSpec({
+  name: 'local-slurm', kind: ms.ClusterKind.SLURM, provider: ms.ProviderType.STATIC,
+  hosts: [new ms.HostSpec({ address: 'localhost' })], ...overrides,
+});
+
+describe('ClusterService', () => {
+  let app: TestApp;
+  const logLines: string[] = [];
+  beforeAll(async () => {
+    app = await startTestApp('buffered', { logLines });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('records a cluster in REQUESTED with its nodes and a first event', async () => {
+    const token = await authz('gw-c');
+    const clusterId = await app.clients.cluster.createCluster(token, staticSpec({
+      hosts: [new ms.HostSpec({ address: 'localhost' }), new ms.HostSpec({ address: '10.213.0.11', sshUser: 'root', sshPort: 22 })],
+    }));
+    const cluster = await app.clients.cluster.getCluster(token, clusterId);
+    expect(cluster).toMatchObject({ clusterId, name: 'local-slurm', state: ms.ClusterState.REQUESTED, gatewayId: 'gw-c' });
+    expect(cluster.nodes.map((n) => [n.address, n.roles, n.state])).toEqual([
+      ['localhost', ['controller', 'worker'], ms.NodeState.REQUESTED],
+      ['10.213.0.11', ['worker'], ms.NodeState.REQUESTED],
+    ]);
+    const events = await app.clients.cluster.getClusterEvents(token, clusterId, new Int64(0));
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ kind: 'state', message: expect.stringContaining('REQUESTED') });
+    const after = await app.clients.cluster.getClusterEvents(token, clusterId, events[0].seq);
+    expect(after).toEqual([]);
+  });
+
+  it('returns the same cluster for the same clientToken and refuses it for another request', async () => {
+    const token = await authz('gw-c');
+    const first = await app.clients.cluster.createCluster(token, staticSpec({ clientToken: 'ct-1' }));
+    const again = await app.clients.cluster.createCluster(token, staticSpec({ clientToken: 'ct-1' }));
+    expect(again).toBe(first);
+    await expect(app.clients.cluster.createCluster(token, staticSpec({ clientToken: 'ct-1', name: 'other' })))
+      .rejects.toMatchObject({ message: expect.stringContaining('spec.clientToken') });
+    const listed = (await app.clients.cluster.listClusters(token)).filter((c) => c.clusterId === first);
+    expect(listed).toHaveLength(1);
+  });
+
+  it('rejects a bad cluster spec with every field named and stores nothing', async () => {
+    const token = await authz('gw-c');
+    const before = (await app.clients.cluster.listClusters(token)).length;
+    const error = await app.clients.cluster.createCluster(token, new ms.ClusterSpec({
+      name: '', kind: 5 as ms.ClusterKind, provider: ms.ProviderType.STATIC, workerCount: -1,
+      hosts: [new ms.HostSpec({ address: 'not a host;rm -rf /' })],
+    })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(base.InvalidRequestException);
+    for (const field of ['spec.name', 'spec.kind', 'spec.workerCount', 'spec.hosts[0].address']) {
+      expect((error as base.InvalidRequestException).message).toContain(field);
+    }
+    expect(await app.clients.cluster.listClusters(token)).toHaveLength(before);
+  });
+
+  it('keeps clusters per gateway', async () => {
+    const owner = await authz('gw-c');
+    const stranger = await authz('gw-d');
+    const clusterId = await app.clients.cluster.createCluster(owner, staticSpec());
+    await expect(app.clients.cluster.getCluster(stranger, clusterId)).rejects.toBeInstanceOf(ms.NotFoundException);
+    await expect(app.clients.cluster.getClusterEvents(stranger, clusterId, new Int64(0)))
+      .rejects.toBeInstanceOf(ms.NotFoundException);
+    await expect(app.clients.cluster.deleteCluster(stranger, clusterId)).rejects.toBeInstanceOf(ms.NotFoundException);
+    expect((await app.clients.cluster.listClusters(stranger)).map((c) => c.clusterId)).not.toContain(clusterId);
+  });
+
+  it('deletes a cluster that was only requested: TEARING_DOWN then TERMINATED', async () => {
+    const token = await authz('gw-c');
+    const clusterId = await app.clients.cluster.createCluster(token, staticSpec());
+    await app.clients.cluster.deleteCluster(token, clusterId);
+    const cluster = await app.clients.cluster.getCluster(token, clusterId);
+    expect(cluster.state).toBe(ms.ClusterState.TERMINATED);
+    const events = await app.clients.cluster.getClusterEvents(token, clusterId, new Int64(0));
+    expect(events.map((e) => e.message.split(':')[0])).toEqual(['REQUESTED', 'TEARING_DOWN', 'TERMINATED']);
+    // a job cannot be sent to a terminated cluster
+    await expect(app.clients.job.submitJob(token, new ms.JobSpec({
+      jobName: 'j', parallelism: base.ApplicationParallelismType.SERIAL, command: ['/bin/true'], clusterId,
+    }))).rejects.toMatchObject({ message: expect.stringContaining('spec.clusterId') });
+  });
+
+  it('says plainly which calls this version does not carry out', async () => {
+    const token = await authz('gw-c');
+    const clusterId = await app.clients.cluster.createCluster(token, staticSpec());
+    await expect(app.clients.cluster.scaleCluster(token, clusterId, 2)).rejects.toMatchObject({
+      airavataErrorType: base.AiravataErrorType.UNSUPPORTED_OPERATION,
+    });
+    await expect(app.clients.provisioning.provisionResources(token, new ms.ResourceRequest({
+      provider: ms.ProviderType.EC2, count: 0,
+    }))).rejects.toMatchObject({ message: expect.stringContaining('request.count') });
+    await expect(app.clients.provisioning.listAllocations(token)).resolves.toEqual([]);
+    await expect(app.clients.provisioning.getAllocation(token, 'none')).rejects.toBeInstanceOf(ms.NotFoundException);
+  });
+
+  it('answers an unexpected failure with AiravataSystemException carrying a request id that is in the log', async () => {
+    const token = await authz('gw-c');
+    const clusterId = await app.clients.cluster.createCluster(token, staticSpec());
+    await app.database.db.raw('ALTER TABLE cluster_events RENAME TO cluster_events_gone');
+    try {
+      const error = await app.clients.cluster.getClusterEvents(token, clusterId, new Int64(0))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(base.AiravataSystemException);
+      const requestId = /request id ([0-9a-f-]{36})/.exec((error as base.AiravataSystemException).message ?? '')?.[1];
+      expect(requestId).toBeDefined();
+      expect(logLines.some((line) => line.includes(requestId as string) && line.includes('cluster_events'))).toBe(true);
+      // the connection survives: the next call on it is answered
+      await expect(app.clients.cluster.getAPIVersion()).resolves.toBe(ms.METASCHEDULER_API_VERSION);
+    } finally {
+      await app.database.db.raw('ALTER TABLE cluster_events_gone RENAME TO cluster_events');
+    }
+  });
+
+  it('never writes an access token into the log', async () => {
+    const token = await authz('gw-c');
+    await app.clients.cluster.listClusters(token);
+    expect(logLines.join('\n')).not.toContain(token.accessToken);
+  });
+});

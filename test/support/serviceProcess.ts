@@ -1,0 +1,63 @@
+// The service as an outside client meets it: `node dist/src/main.js` in its own process, started
+// with environment variables only. Tests run after `tsc` has built dist/ (npm test does).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+const MAIN = path.join(ROOT, 'dist/src/main.js');
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  port: number;
+  /** Everything the process wrote so far, stdout and stderr. */
+  output(): string;
+  /** Resolves with the exit code (or the signal's name) once the process has ended. */
+  exited: Promise<number | string>;
+}
+
+/** Starts the service and resolves once it logs `listening on HOST:PORT`. */
+export async function startServiceProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first (npm test runs tsc before jest)`);
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const exited = new Promise<number | string>((resolve) => {
+    // 'close' rather than 'exit': it comes after the last output has been read.
+    child.on('close', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`service did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const check = (): void => {
+      const match = /"msg":"listening on [^:"]+:(\d+)"/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout?.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`service exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return { child, port, output: () => output, exited };
+}
+
+/** A free TCP port on loopback, for a service that must come back on the same port. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
