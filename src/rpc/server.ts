@@ -36,10 +36,14 @@ const DRAIN_QUIET_MS = 100;
 const DRAIN_POLL_MS = 10;
 
 async function drainConnections(inFlight: InFlight, lastData: () => number, graceMs: number): Promise<boolean> {
-  const deadline = performance.now() + graceMs;
+  const requested = performance.now();
+  const deadline = requested + graceMs;
   for (;;) {
     const now = performance.now();
-    if (inFlight.size === 0 && now - lastData() >= DRAIN_QUIET_MS) return true;
+    // Bytes already in the socket buffers when the signal came may not have been read yet: the
+    // quiet spell counts from the request at the earliest.
+    const quietSince = Math.max(lastData(), requested);
+    if (inFlight.size === 0 && now - quietSince >= DRAIN_QUIET_MS) return true;
     if (now >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   }

@@ -60,7 +60,11 @@ describe('service process', () => {
       // Every client sends a burst; SIGTERM arrives while they are being served.
       const calls = clients.flatMap((c, i) => Array.from({ length: 25 }, (_, j) => c.job.submitJob(token, serial(`t${i}-${j}`))));
       setImmediate(() => service.child.kill('SIGTERM'));
-      const results = await Promise.allSettled(calls);
+      // A call the server dropped would never settle: bound the wait so it fails as a rejection.
+      const bounded = calls.map((call) => Promise.race([
+        call, new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 20 s')), 20_000)),
+      ]));
+      const results = await Promise.allSettled(bounded);
       const failed = results.filter((r) => r.status === 'rejected');
       expect(failed).toEqual([]);
       expect(await service.exited).toBe(0);
