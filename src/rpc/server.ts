@@ -38,13 +38,18 @@ const DRAIN_POLL_MS = 10;
 async function drainConnections(inFlight: InFlight, lastData: () => number, graceMs: number): Promise<boolean> {
   const requested = performance.now();
   const deadline = requested + graceMs;
+  // Bytes already in the socket buffers when the signal came may not have been read yet: the
+  // quiet spell counts from the request at the earliest.
+  const quiet = (): boolean =>
+    inFlight.size === 0 && performance.now() - Math.max(lastData(), requested) >= DRAIN_QUIET_MS;
   for (;;) {
-    const now = performance.now();
-    // Bytes already in the socket buffers when the signal came may not have been read yet: the
-    // quiet spell counts from the request at the earliest.
-    const quietSince = Math.max(lastData(), requested);
-    if (inFlight.size === 0 && now - quietSince >= DRAIN_QUIET_MS) return true;
-    if (now >= deadline) return false;
+    if (quiet()) {
+      // Timers run before the poll phase: after a busy spell, bytes may be waiting unread. Let one
+      // poll phase pass (setImmediate runs after it) and look again.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (quiet()) return true;
+    }
+    if (performance.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   }
 }

@@ -57,6 +57,9 @@ describe('service process', () => {
       });
       const token = await authz('gw-term');
       const clients = await Promise.all(Array.from({ length: 8 }, () => connectClients({ host: '127.0.0.1', port: service.port })));
+      // One answered call each: the server has accepted every connection (a connection still in the
+      // listen backlog at SIGTERM is refused, as with any server that stops accepting).
+      await Promise.all(clients.map((c) => c.job.getAPIVersion()));
       // Every client sends a burst; SIGTERM arrives while they are being served.
       const calls = clients.flatMap((c, i) => Array.from({ length: 25 }, (_, j) => c.job.submitJob(token, serial(`t${i}-${j}`))));
       setImmediate(() => service.child.kill('SIGTERM'));
