@@ -1,0 +1,46 @@
+// What the service needs from a batch scheduler on a cluster. Implemented for Slurm by SlurmScheduler;
+// dispatch and monitoring depend only on this interface.
+import type { JobSpec, JobState } from '../domain/types';
+
+export interface BatchJob {
+  /** Our job id; carried in the native job's name and comment, so a job can be found again. */
+  jobId: string;
+  spec: JobSpec;
+  /** Absolute directory the job runs in; stdout/stderr land here. Created by submit if missing. */
+  workingDir: string;
+  /** Environment for the job (the spec's, plus application environment), exported by the script. */
+  environment: Record<string, string>;
+}
+
+/** What the scheduler says about one of our jobs. */
+export interface NativeJobStatus {
+  jobId: string;
+  nativeJobId: string;
+  state: JobState;
+  /** The scheduler's own word (RUNNING, CANCELLED, ...). */
+  nativeState: string;
+  /** Set once the job has ended. */
+  exitCode?: number;
+  reason?: string;
+  /** Epoch ms, when the scheduler knows them. */
+  startTime?: number;
+  endTime?: number;
+}
+
+export interface TrackedJob {
+  jobId: string;
+  nativeJobId: string;
+}
+
+export interface Scheduler {
+  /** Submits the job; returns the native id. Writes a script file; values are quoted, command is argv. */
+  submit(job: BatchJob): Promise<string>;
+  /**
+   * Finds native jobs already carrying these ids of ours (live or ended), so a dispatch interrupted
+   * between submit and recording the native id adopts its job instead of submitting again.
+   */
+  findByJobIds(jobIds: readonly string[]): Promise<Map<string, string>>;
+  /** One batched query for all the given jobs; jobs the scheduler says nothing about are left out. */
+  poll(jobs: readonly TrackedJob[]): Promise<NativeJobStatus[]>;
+  cancel(nativeJobId: string): Promise<void>;
+}
