@@ -224,15 +224,13 @@ async function main(): Promise<number> {
   const results: Result[] = [];
   let database = '';
   try {
-    if (adminUrl) {
-      benchDb = await createBenchDatabase(adminUrl);
-    } else {
-      dataDir = mkdtempSync(path.join(tmpdir(), 'bench-rpc-'));
-      chmodSync(dataDir, 0o755); // the embedded Postgres runs as an unprivileged user when we are root
-    }
+    // startApp makes DATA_DIR in either case; the embedded Postgres keeps its data there.
+    dataDir = mkdtempSync(path.join(tmpdir(), 'bench-rpc-'));
+    chmodSync(dataDir, 0o755); // the embedded Postgres runs as an unprivileged user when we are root
+    if (adminUrl) benchDb = await createBenchDatabase(adminUrl);
     const config = loadConfig({
       DATABASE_URL: benchDb?.url,
-      DATA_DIR: dataDir ?? path.join(tmpdir(), 'bench-rpc-unused'),
+      DATA_DIR: dataDir,
       THRIFT_HOST: HOST,
       THRIFT_PORT: '0',
       THRIFT_TRANSPORT: transport,

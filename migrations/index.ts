@@ -2,6 +2,7 @@
 // same code run from ts-jest and from the compiled dist/ alike.
 import type { Knex } from 'knex';
 import * as m001 from './001_initial_schema';
+import * as m002 from './002_workflows';
 
 export interface Migration {
   name: string;
@@ -9,4 +10,7 @@ export interface Migration {
   down(knex: Knex): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ name: '001_initial_schema', ...m001 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { name: '001_initial_schema', ...m001 },
+  { name: '002_workflows', ...m002 },
+];

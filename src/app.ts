@@ -1,6 +1,8 @@
 // Builds the running service from its configuration: database, stores, services, Thrift server.
 // The one place that calls `new` on a store or a service (STYLE.md: one composition root).
 import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { AnsibleRunnerBridge } from './ansible/bridge';
 import { TokenVerifier } from './auth/tokenVerifier';
 import type { Config } from './config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embeddedPostgres';
@@ -13,6 +15,23 @@ import { ClusterStore } from './store/clusterStore';
 import { migrateLatest, openDb, type Db } from './store/db';
 import { IdempotencyStore } from './store/idempotencyStore';
 import { JobStore } from './store/jobStore';
+import { QueueStore } from './store/queueStore';
+import { LocalCommandRunner } from './exec/commandRunner';
+import { SlurmScheduler } from './schedulers/slurm';
+import { LocalSlurmAccess } from './workflows/clusterAccess';
+import { ClusterWorkflow, type ClusterWorkflowPayload } from './workflows/clusterWorkflow';
+import { JobWorkflows } from './workflows/jobWork';
+import { recoverWork } from './workflows/recovery';
+import { WorkQueue } from './workflows/workQueue';
+
+/** Where our playbooks live (the repository's playbooks/, next to src/ and dist/). */
+export const PLAYBOOK_DIR = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../playbooks' : '../playbooks');
+
+function payloadField(payload: unknown, field: string): string {
+  const value = (payload as Record<string, unknown> | null)?.[field];
+  if (typeof value !== 'string') throw new Error(`queue payload without ${field}`);
+  return value;
+}
 
 export interface App {
   rpc: RpcServer;
@@ -39,16 +58,41 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
 
     const clusters = new ClusterStore();
     const jobs = new JobStore();
+    const queue = new QueueStore();
+    const commands = new LocalCommandRunner();
+    const access = new LocalSlurmAccess({
+      run: (argv, options) => commands.run(argv, options),
+      makeScheduler: () => new SlurmScheduler({ runner: commands, log: log.child({ component: 'slurm' }) }),
+    });
+    const workQueue = new WorkQueue({ connectionString: databaseUrl, db, queue, log, concurrency: config.workerConcurrency });
+    await workQueue.migrate();
+    const clusterWorkflow = new ClusterWorkflow({
+      db, clusters, jobs, queue, access, log,
+      ansible: new AnsibleRunnerBridge({ dataDir: config.dataDir, playbookDir: PLAYBOOK_DIR, log: log.child({ component: 'ansible' }) }),
+      playbookTimeoutMs: config.playbookTimeoutMs,
+    });
+    const jobWork = new JobWorkflows({
+      db, jobs, clusters, queue, access, log,
+      jobsDir: path.join(config.dataDir, 'jobs'),
+      monitorIntervalMs: config.monitorIntervalMs,
+    });
     const deps = {
       verifier,
       db,
       allocations: new AllocationStore(),
-      clusters: new ClusterService({ db, clusters, idempotency: new IdempotencyStore() }),
-      jobs: new JobService({ db, jobs, clusters }),
+      clusters: new ClusterService({ db, clusters, idempotency: new IdempotencyStore(), queue }),
+      jobs: new JobService({ db, jobs, clusters, access }),
     };
     const rpc = await startRpcServer(deps, {
       host: config.thriftHost, port: config.thriftPort, transport: config.thriftTransport, log,
     });
+    if (config.backgroundWorkers) await workQueue.start({
+      cluster_workflow: (payload) => clusterWorkflow.run(payload as ClusterWorkflowPayload),
+      job_dispatch: (payload) => jobWork.dispatch(payloadField(payload, 'jobId')),
+      cluster_monitor: (payload) => jobWork.monitor(payloadField(payload, 'clusterId')),
+      place_waiting: (payload) => jobWork.placeWaiting(payloadField(payload, 'gatewayId')),
+    });
+    if (config.backgroundWorkers) await recoverWork({ db, clusters, jobs, queue, log });
     log.info(`listening on ${config.thriftHost}:${rpc.port}`);
 
     return {
@@ -56,6 +100,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       db,
       async stop() {
         const { drained } = await rpc.close(config.shutdownGraceMs);
+        await workQueue.stop();
         await db.destroy();
         await embedded?.stop();
         log.info({ drained }, 'stopped');

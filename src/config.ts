@@ -26,6 +26,17 @@ export interface Config {
   dbPoolSize: number;
   /** How long SIGTERM waits for calls in flight before closing anyway. */
   shutdownGraceMs: number;
+  /**
+   * Whether this process runs background work (cluster workflows, dispatch, monitoring). "off"
+   * makes an API-only replica: calls are served and work is queued for replicas that run it.
+   */
+  backgroundWorkers: boolean;
+  /** Background jobs (playbooks, dispatches, polls) run at once. */
+  workerConcurrency: number;
+  /** How often each cluster's live jobs are polled. */
+  monitorIntervalMs: number;
+  /** Longest a playbook run may take. */
+  playbookTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -100,6 +111,10 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     dbPoolSize: integer('DB_POOL_SIZE', 16, 1, 200),
     shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', 30_000, 0, 600_000),
+    backgroundWorkers: oneOf('BACKGROUND_WORKERS', ['on', 'off'] as const, 'on') === 'on',
+    workerConcurrency: integer('WORKER_CONCURRENCY', 4, 1, 64),
+    monitorIntervalMs: integer('MONITOR_INTERVAL_MS', 1000, 100, 600_000),
+    playbookTimeoutMs: integer('PLAYBOOK_TIMEOUT_MS', 30 * 60_000, 10_000, 24 * 3_600_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

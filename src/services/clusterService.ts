@@ -8,12 +8,20 @@ import { validateClusterSpec, validateId, type RawClusterSpec } from '../domain/
 import type { ClusterStore, NewCluster } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { IdempotencyStore } from '../store/idempotencyStore';
+import type { QueueStore } from '../store/queueStore';
+import { clusterOptionErrors } from '../workflows/clusterOptions';
 
 export interface ClusterServiceDeps {
   db: Db;
   clusters: ClusterStore;
   idempotency: IdempotencyStore;
+  queue: QueueStore;
   now?: () => number;
+}
+
+/** Workflow runs of one cluster go through a queue of their own, so they never overlap. */
+export function workflowQueue(clusterId: string): { queueName: string; jobKey: string } {
+  return { queueName: `cluster:${clusterId}`, jobKey: `cluster:${clusterId}` };
 }
 
 /** Most events one getClusterEvents call returns; the caller pages on with the last seq. */
@@ -28,6 +36,8 @@ export class ClusterService {
 
   async create(caller: Caller, raw: RawClusterSpec): Promise<string> {
     const spec = validateClusterSpec(raw);
+    const optionErrors = clusterOptionErrors(spec);
+    if (optionErrors.length > 0) throw new InvalidRequestError(optionErrors);
     const { clientToken, ...request } = spec;
     const digest = fingerprint(request);
     const clusterId = randomUUID();
@@ -46,6 +56,8 @@ export class ClusterService {
       await this.deps.clusters.insert(tx, {
         clusterId, gatewayId: caller.gatewayId, userName: caller.userName, spec, nodes: staticNodes(spec), now,
       });
+      await this.deps.clusters.setOperation(tx, clusterId, 'create', now);
+      await this.deps.queue.enqueue(tx, 'cluster_workflow', { clusterId, action: 'create' }, workflowQueue(clusterId));
       return clusterId;
     });
   }
@@ -71,19 +83,17 @@ export class ClusterService {
   }
 
   /**
-   * Deletes a cluster. One still only REQUESTED has nothing bought or installed, so it ends
-   * TERMINATED at once; tearing down a built cluster needs the cluster workflows.
+   * Deletes a cluster: it goes TEARING_DOWN at once and its workflow (after any run in progress)
+   * cancels its jobs, undoes what the playbook installed and ends it TERMINATED.
    */
   async delete(caller: Caller, clusterId: string): Promise<void> {
     const cluster = await this.get(caller, clusterId);
-    if (cluster.state === 'TERMINATED') return;
-    if (cluster.state !== 'REQUESTED') {
-      throw new UnsupportedError('deleteCluster', `cluster ${clusterId} is ${cluster.state}; tearing down built clusters is not available in this version`);
-    }
+    if (cluster.state === 'TERMINATED' || cluster.state === 'TEARING_DOWN') return;
     await this.deps.db.transaction(async (tx) => {
       const now = this.now();
       await this.deps.clusters.transition(tx, clusterId, 'TEARING_DOWN', `delete requested by ${caller.userName}`, now);
-      await this.deps.clusters.transition(tx, clusterId, 'TERMINATED', 'nothing had been provisioned', now);
+      await this.deps.clusters.setOperation(tx, clusterId, 'delete', now);
+      await this.deps.queue.enqueue(tx, 'cluster_workflow', { clusterId, action: 'delete' }, workflowQueue(clusterId));
     });
   }
 

@@ -3,17 +3,21 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidRequestError, NotFoundError, UnsupportedError } from '../domain/errors';
 import { fingerprint } from '../domain/fingerprint';
+import { misfits, needsOf, place } from '../domain/placement';
 import { isLiveClusterState, isTerminalJobState } from '../domain/stateMachines';
 import type { Caller, Job, JobHandle, JobSpec } from '../domain/types';
 import { validateId, validateIds, validateJobSpec, type RawJobSpec } from '../domain/validation';
 import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { JobStore } from '../store/jobStore';
+import type { ClusterAccess } from '../workflows/clusterAccess';
 
 export interface JobServiceDeps {
   db: Db;
   jobs: JobStore;
   clusters: ClusterStore;
+  /** Reaches a cluster's scheduler to cancel a dispatched job. */
+  access: ClusterAccess;
   now?: () => number;
 }
 
@@ -27,16 +31,17 @@ export class JobService {
   async submit(caller: Caller, raw: RawJobSpec): Promise<JobHandle> {
     const spec = validateJobSpec(raw);
     const { db, jobs } = this.deps;
-    if (spec.clusterId !== undefined) await this.requireLiveCluster(caller, spec.clusterId);
+    const { clusterId, reason } = spec.clusterId !== undefined
+      ? await this.requireLiveCluster(caller, spec)
+      : await this.choose(caller, spec);
     // The client token is the key, not part of the request it guards.
     const { clientToken: _key, ...request } = spec;
     const digest = fingerprint(request);
     const jobId = randomUUID();
-    const reason = spec.clusterId ? `accepted for cluster ${spec.clusterId}` : 'accepted; the meta-scheduler will choose a cluster';
     const created = await jobs.insertSubmitted(db, {
-      jobId, gatewayId: caller.gatewayId, userName: caller.userName, spec, fingerprint: digest, now: this.now(), reason,
+      jobId, gatewayId: caller.gatewayId, userName: caller.userName, spec, fingerprint: digest, now: this.now(), reason, clusterId,
     });
-    if (created) return { jobId, clusterId: spec.clusterId, state: 'SUBMITTED' };
+    if (created) return { jobId, clusterId, state: 'SUBMITTED' };
 
     const existing = await jobs.findByIdempotencyKey(db, caller.gatewayId, spec);
     if (!existing) throw new Error(`job insert for ${jobId} conflicted, but no job holds its keys`);
@@ -70,18 +75,41 @@ export class JobService {
         throw InvalidRequestError.of('jobId', `job ${jobId} has already ended in ${current.state}`);
       }
       if (current.nativeJobId !== undefined) {
-        throw new UnsupportedError('cancelJob', `job ${jobId} is already with its scheduler, which this version cannot reach`);
+        // The scheduler ends it; the monitor records CANCELED when the scheduler says so.
+        const work = await jobs.work(tx, jobId);
+        const cluster = work?.clusterId ? await this.deps.clusters.getById(tx, work.clusterId) : undefined;
+        if (!cluster) throw new UnsupportedError('cancelJob', `job ${jobId}'s cluster is gone`);
+        await this.deps.access.scheduler(cluster).cancel(current.nativeJobId);
+        return;
       }
-      await jobs.transition(tx, caller.gatewayId, jobId, 'CANCELED', `canceled by ${caller.userName} before dispatch`, this.now());
+      const now = this.now();
+      await jobs.append(tx, jobId, [{ state: 'CANCELED', time: now, reason: `canceled by ${caller.userName} before dispatch` }], now);
     });
   }
 
-  private async requireLiveCluster(caller: Caller, clusterId: string): Promise<void> {
+  /** A job sent to a named cluster: it must be the caller's, alive, and able to run the job. */
+  private async requireLiveCluster(caller: Caller, spec: JobSpec): Promise<{ clusterId: string; reason: string }> {
+    const clusterId = spec.clusterId as string;
     const cluster = await this.deps.clusters.get(this.deps.db, caller.gatewayId, clusterId);
     if (!cluster) throw new NotFoundError('cluster', clusterId);
-    if (!isLiveClusterState(cluster.state)) {
+    if (!isLiveClusterState(cluster.state) || cluster.state === 'TEARING_DOWN') {
       throw InvalidRequestError.of('spec.clusterId', `cluster ${clusterId} is ${cluster.state} and takes no jobs`);
     }
+    if (cluster.state === 'READY') {
+      const [capacity] = (await this.deps.clusters.readyCapacity(this.deps.db, caller.gatewayId))
+        .filter((c) => c.clusterId === clusterId);
+      const errors = capacity ? misfits(capacity, needsOf(spec)) : [];
+      if (errors.length > 0) throw new InvalidRequestError(errors);
+    }
+    return { clusterId, reason: `accepted for cluster ${cluster.name} (${cluster.state})` };
+  }
+
+  /** The meta-scheduler's choice among the gateway's READY clusters (see domain/placement). */
+  private async choose(caller: Caller, spec: JobSpec): Promise<{ clusterId?: string; reason: string }> {
+    const placement = place(await this.deps.clusters.readyCapacity(this.deps.db, caller.gatewayId), needsOf(spec));
+    if (placement.kind === 'never') throw new InvalidRequestError(placement.errors);
+    if (placement.kind === 'wait') return { reason: `accepted; ${placement.reason}` };
+    return { clusterId: placement.clusterId, reason: placement.reason };
   }
 }
 

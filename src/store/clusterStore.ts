@@ -2,6 +2,7 @@
 import type {
   Cluster, ClusterEvent, ClusterFailure, ClusterKind, ClusterNode, ClusterSpec, ClusterState, NodeState, ProviderType,
 } from '../domain/types';
+import type { ClusterCapacity, NodeCapacity } from '../domain/placement';
 import { canClusterMove, IllegalTransitionError } from '../domain/stateMachines';
 import type { Queryable } from './db';
 
@@ -201,5 +202,64 @@ export class ClusterStore {
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     }));
+  }
+
+  /** A cluster by id alone, for background work acting on every gateway's behalf. */
+  async getById(db: Queryable, clusterId: string): Promise<Cluster | undefined> {
+    const row = await db('clusters').where({ id: clusterId }).first<ClusterRow | undefined>();
+    if (!row) return undefined;
+    const [assembled] = await this.assemble(db, [row]);
+    return assembled;
+  }
+
+  async setNodeStates(db: Queryable, clusterId: string, state: NodeState, now: number, nodeIds?: readonly string[]): Promise<void> {
+    const query = db('nodes').update({ state, updated_at: now }).where({ cluster_id: clusterId });
+    if (nodeIds) query.whereIn('id', [...nodeIds]);
+    await query;
+  }
+
+  async setNodeCapacity(db: Queryable, nodeId: string, capacity: { cpus: number; memoryMb: number; nativeName: string }, now: number): Promise<void> {
+    await db('nodes').update({
+      cpus: capacity.cpus, memory_mb: capacity.memoryMb, native_name: capacity.nativeName, updated_at: now,
+    }).where({ id: nodeId });
+  }
+
+  async setOperation(db: Queryable, clusterId: string, operation: string | null, now: number): Promise<void> {
+    await db('clusters').update({ operation, updated_at: now }).where({ id: clusterId });
+  }
+
+  async clearFailures(db: Queryable, clusterId: string): Promise<void> {
+    await db('cluster_failures').where({ cluster_id: clusterId }).delete();
+  }
+
+  /** The gateway's READY clusters with each configured node's capacity and the cpus our live jobs hold. */
+  async readyCapacity(db: Queryable, gatewayId: string): Promise<ClusterCapacity[]> {
+    const result = await db.raw<{ rows: { id: string; name: string; kind: ClusterKind; nodes: NodeCapacity[] | null; busy: number }[] }>(
+      `SELECT c.id, c.name, c.kind,
+              (SELECT json_agg(json_build_object('cpus', coalesce(n.cpus, 0), 'memoryMb', coalesce(n.memory_mb, 0)))
+                 FROM nodes n WHERE n.cluster_id = c.id AND n.state = 'CONFIGURED') AS nodes,
+              (SELECT coalesce(sum(coalesce((j.spec->>'totalCPUCount')::int, 1)), 0)::int
+                 FROM jobs j WHERE j.cluster_id = c.id
+                  AND j.state IN ('SUBMITTED', 'QUEUED', 'ACTIVE', 'SUSPENDED', 'UNKNOWN')) AS busy
+         FROM clusters c WHERE c.gateway_id = ? AND c.state = 'READY'`,
+      [gatewayId],
+    );
+    return result.rows.map((row) => ({
+      clusterId: row.id, name: row.name, kind: row.kind, nodes: row.nodes ?? [], busyCpus: row.busy,
+    }));
+  }
+
+  /** Ids of clusters whose jobs are watched (READY or changing size). */
+  async monitoredIds(db: Queryable): Promise<string[]> {
+    const rows = await db('clusters').select('id').whereIn('state', ['READY', 'SCALING', 'DEGRADED']) as { id: string }[];
+    return rows.map((row) => row.id);
+  }
+
+  /** Clusters with a workflow under way (to re-queue after a crash). */
+  async inProgress(db: Queryable): Promise<{ clusterId: string; operation: string | null; state: ClusterState }[]> {
+    const rows = await db('clusters').select('id', 'operation', 'state')
+      .whereIn('state', ['REQUESTED', 'PROVISIONING', 'CONFIGURING', 'SCALING', 'TEARING_DOWN']) as
+      { id: string; operation: string | null; state: ClusterState }[];
+    return rows.map((row) => ({ clusterId: row.id, operation: row.operation, state: row.state }));
   }
 }

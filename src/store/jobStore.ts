@@ -3,6 +3,7 @@
 import type { Job, JobSpec, JobState, JobStatusEntry } from '../domain/types';
 import { canJobMove, IllegalTransitionError } from '../domain/stateMachines';
 import type { Queryable } from './db';
+import { addJobSql } from './queueStore';
 
 interface JobRow {
   id: string;
@@ -31,6 +32,26 @@ export interface NewJob {
   fingerprint: string;
   now: number;
   reason: string;
+  /** The cluster the job goes to, when known at submit: its dispatch is queued in the same statement. */
+  clusterId?: string;
+}
+
+/** A status to append, with the time it happened (which may precede now, e.g. a job's start). */
+export interface StatusChange {
+  state: JobState;
+  time: number;
+  reason: string;
+}
+
+/** What dispatch and monitoring need of a job. */
+export interface JobWork {
+  jobId: string;
+  gatewayId: string;
+  spec: JobSpec;
+  state: JobState;
+  clusterId?: string;
+  nativeJobId?: string;
+  workingDir?: string;
 }
 
 export interface StoredJob {
@@ -78,20 +99,27 @@ export class JobStore {
    */
   async insertSubmitted(db: Queryable, job: NewJob): Promise<boolean> {
     const { spec } = job;
+    const clusterId = job.clusterId ?? null;
+    const dispatch = addJobSql('job_dispatch', { jobId: job.jobId }, { jobKey: `dispatch:${job.jobId}` });
+    // A SELECT in a CTE runs only when referenced: the final SELECT counts it, so the dispatch is
+    // queued exactly when the job row was inserted and has a cluster.
     const result = await db.raw<{ rows: { id: string }[] }>(
       `WITH inserted AS (
          INSERT INTO jobs (id, gateway_id, user_name, job_name, task_id, process_id, experiment_id, client_token,
-                           fingerprint, spec, state, cluster_id, working_dir, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, 'SUBMITTED', ?, ?, ?, ?)
+                           fingerprint, spec, state, cluster_id, placement_reason, working_dir, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, 'SUBMITTED', ?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING
-         RETURNING id, created_at),
+         RETURNING id, created_at, cluster_id),
        first_status AS (
          INSERT INTO job_statuses (job_id, state, time, reason)
-         SELECT id, 'SUBMITTED', created_at, ? FROM inserted)
-       SELECT id FROM inserted`,
+         SELECT id, 'SUBMITTED', created_at, ? FROM inserted),
+       dispatch AS (
+         SELECT ${dispatch.sql} FROM inserted WHERE cluster_id IS NOT NULL)
+       SELECT id, (SELECT count(*) FROM dispatch) AS queued FROM inserted`,
       [job.jobId, job.gatewayId, job.userName, spec.jobName, spec.taskId ?? null, spec.processId ?? null,
         spec.experimentId ?? null, spec.clientToken ?? null, job.fingerprint, JSON.stringify(spec),
-        spec.clusterId ?? null, spec.workingDir ?? null, job.now, job.now, job.reason],
+        clusterId, clusterId ? job.reason : null, spec.workingDir ?? null, job.now, job.now, job.reason,
+        ...dispatch.bindings],
     );
     return result.rows.length === 1;
   }
@@ -135,27 +163,104 @@ export class JobStore {
     return jobIds.flatMap((id) => byId.get(id) ?? []);
   }
 
-  /**
-   * Moves a job to a new state and appends the status row, under a row lock so two writers cannot
-   * interleave. Run inside a transaction. Throws IllegalTransitionError for a move the state
-   * machine forbids; returns the state the job was in.
-   */
-  async transition(
-    tx: Queryable, gatewayId: string, jobId: string, to: JobState, reason: string, now: number,
-  ): Promise<JobState | undefined> {
-    const row = await tx('jobs').select('state').where({ id: jobId, gateway_id: gatewayId }).forUpdate().first<
-      { state: JobState } | undefined>();
-    if (!row) return undefined;
-    if (!canJobMove(row.state, to)) throw new IllegalTransitionError('job', jobId, row.state, to);
-    await tx('jobs').update({ state: to, updated_at: now }).where({ id: jobId });
-    await tx('job_statuses').insert({ job_id: jobId, state: to, time: now, reason });
-    return row.state;
-  }
-
   /** The current state under a row lock (inside a transaction), or undefined for another gateway's job. */
   async lockState(tx: Queryable, gatewayId: string, jobId: string): Promise<{ state: JobState; nativeJobId?: string } | undefined> {
     const row = await tx('jobs').select('state', 'native_job_id').where({ id: jobId, gateway_id: gatewayId })
       .forUpdate().first<{ state: JobState; native_job_id: string | null } | undefined>();
     return row ? { state: row.state, nativeJobId: row.native_job_id ?? undefined } : undefined;
   }
+
+  async work(db: Queryable, jobId: string): Promise<JobWork | undefined> {
+    const row = await db('jobs').select('id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir')
+      .where({ id: jobId }).first<Pick<JobRow, 'id' | 'gateway_id' | 'spec' | 'state' | 'cluster_id' | 'native_job_id' | 'working_dir'> | undefined>();
+    return row ? toWork(row) : undefined;
+  }
+
+  /** Dispatched jobs of a cluster that have not ended: what its monitor watches. */
+  async liveOnCluster(db: Queryable, clusterId: string): Promise<JobWork[]> {
+    const rows = await db('jobs').select('id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir')
+      .where({ cluster_id: clusterId }).whereIn('state', ['QUEUED', 'ACTIVE', 'SUSPENDED', 'UNKNOWN'])
+      .whereNotNull('native_job_id') as Pick<JobRow, 'id' | 'gateway_id' | 'spec' | 'state' | 'cluster_id' | 'native_job_id' | 'working_dir'>[];
+    return rows.map(toWork);
+  }
+
+  /** Jobs still SUBMITTED for a cluster (their dispatch may be lost with a crash before it ran). */
+  async undispatched(db: Queryable, clusterId: string): Promise<string[]> {
+    const rows = await db('jobs').select('id').where({ cluster_id: clusterId, state: 'SUBMITTED' }).whereNull('native_job_id') as { id: string }[];
+    return rows.map((row) => row.id);
+  }
+
+  /** Jobs of a gateway waiting for the meta-scheduler to find them a cluster, oldest first. */
+  async waiting(db: Queryable, gatewayId: string, limit: number): Promise<JobWork[]> {
+    const rows = await db('jobs').select('id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir')
+      .where({ gateway_id: gatewayId, state: 'SUBMITTED' }).whereNull('cluster_id')
+      .orderBy('created_at').limit(limit) as Pick<JobRow, 'id' | 'gateway_id' | 'spec' | 'state' | 'cluster_id' | 'native_job_id' | 'working_dir'>[];
+    return rows.map(toWork);
+  }
+
+  /** Gives a waiting job its cluster and queues its dispatch, in one transaction. */
+  async assignCluster(tx: Queryable, jobId: string, clusterId: string, reason: string, now: number): Promise<boolean> {
+    const updated = await tx('jobs').update({ cluster_id: clusterId, placement_reason: reason, updated_at: now })
+      .where({ id: jobId, state: 'SUBMITTED' }).whereNull('cluster_id');
+    if (updated !== 1) return false;
+    const dispatch = addJobSql('job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}` });
+    await tx.raw(`SELECT ${dispatch.sql}`, dispatch.bindings);
+    return true;
+  }
+
+  /** Records the native id of a dispatched job (SUBMITTED -> QUEUED). Run inside a transaction. */
+  async recordDispatch(
+    tx: Queryable, work: JobWork, nativeJobId: string, workingDir: string, reason: string, now: number,
+  ): Promise<void> {
+    await tx('jobs').update({ native_job_id: nativeJobId, working_dir: workingDir, dispatched_at: now, native_state: 'PENDING' })
+      .where({ id: work.jobId });
+    await this.append(tx, work.jobId, [{ state: 'QUEUED', time: now, reason }], now);
+  }
+
+  /**
+   * Appends status changes in order, checking each against the state machine, and updates what
+   * else is known. Run inside a transaction, after lockState.
+   */
+  async append(
+    tx: Queryable, jobId: string, changes: readonly StatusChange[], now: number,
+    facts: { exitCode?: number; nativeState?: string; stdOut?: string; stdErr?: string; endedAt?: number } = {},
+  ): Promise<void> {
+    const row = await tx('jobs').select('state').where({ id: jobId }).first<{ state: JobState }>();
+    let state = row.state;
+    for (const change of changes) {
+      if (!canJobMove(state, change.state)) throw new IllegalTransitionError('job', jobId, state, change.state);
+      state = change.state;
+    }
+    if (changes.length > 0) {
+      await tx('job_statuses').insert(changes.map((c) => ({ job_id: jobId, state: c.state, time: c.time, reason: c.reason })));
+    }
+    await tx('jobs').update({
+      state,
+      updated_at: now,
+      ...(facts.exitCode === undefined ? {} : { exit_code: facts.exitCode }),
+      ...(facts.nativeState === undefined ? {} : { native_state: facts.nativeState }),
+      ...(facts.stdOut === undefined ? {} : { std_out: facts.stdOut }),
+      ...(facts.stdErr === undefined ? {} : { std_err: facts.stdErr }),
+      ...(facts.endedAt === undefined ? {} : { ended_at: facts.endedAt }),
+    }).where({ id: jobId });
+  }
+
+  /** Locks a job row for a worker (no gateway scope: workers act for every gateway). */
+  async lockWork(tx: Queryable, jobId: string): Promise<JobWork | undefined> {
+    const row = await tx('jobs').select('id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir')
+      .where({ id: jobId }).forUpdate().first<Pick<JobRow, 'id' | 'gateway_id' | 'spec' | 'state' | 'cluster_id' | 'native_job_id' | 'working_dir'> | undefined>();
+    return row ? toWork(row) : undefined;
+  }
+}
+
+function toWork(row: Pick<JobRow, 'id' | 'gateway_id' | 'spec' | 'state' | 'cluster_id' | 'native_job_id' | 'working_dir'>): JobWork {
+  return {
+    jobId: row.id,
+    gatewayId: row.gateway_id,
+    spec: row.spec,
+    state: row.state,
+    clusterId: row.cluster_id ?? undefined,
+    nativeJobId: row.native_job_id ?? undefined,
+    workingDir: row.working_dir ?? undefined,
+  };
 }

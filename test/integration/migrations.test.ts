@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const EXPECTED_TABLES = [
   'allocations', 'cluster_events', 'cluster_failures', 'clusters', 'idempotency_keys', 'job_statuses', 'jobs', 'nodes',
+  'worker_heartbeats',
 ];
 
 describe('migrations', () => {

@@ -18,6 +18,8 @@ export interface TestApp {
 }
 
 export interface TestAppOptions {
+  /** Run background work too (cluster workflows touch the machine: off unless a test needs it). */
+  backgroundWorkers?: boolean;
   /** Receives the service's log lines (JSON), e.g. to check what reaches the log. */
   logLines?: string[];
 }
@@ -31,6 +33,7 @@ export async function startTestApp(transport: ThriftTransport = 'buffered', opti
     THRIFT_TRANSPORT: transport,
     AUTH_HS256_SECRET: TEST_SECRET,
     SHUTDOWN_GRACE_MS: '2000',
+    BACKGROUND_WORKERS: options.backgroundWorkers ? 'on' : 'off',
   });
   const { logLines } = options;
   const log = logLines

@@ -1,0 +1,129 @@
+// The batch script and the sbatch arguments for one of our jobs. Pure: no I/O.
+//
+// Slurm options go to sbatch as argv (`--opt=value`, one argv element each), not as #SBATCH lines:
+// argv reaches sbatch literally, while #SBATCH lines have sbatch's own quoting rules and cannot
+// hold a newline. The script itself holds only the environment and the command, every value
+// single-quoted by shellQuote.
+import * as path from 'node:path';
+import type { BatchJob } from '../scheduler';
+import { shellQuote } from './shellQuote';
+
+/** Our job ids become part of Slurm job names and file names: a conservative alphabet. */
+const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export const JOB_NAME_PREFIX = 'ms-';
+export const COMMENT_PREFIX = 'metascheduler:';
+
+export function slurmJobName(jobId: string): string {
+  return `${JOB_NAME_PREFIX}${jobId}`;
+}
+
+export function assertJobId(jobId: string): void {
+  if (!JOB_ID.test(jobId) || jobId.length > 200) throw new Error(`job id ${JSON.stringify(jobId)} is not usable as a Slurm job name`);
+}
+
+export function scriptPath(job: Pick<BatchJob, 'jobId' | 'workingDir'>): string {
+  return path.posix.join(job.workingDir, `.ms-${job.jobId}.sbatch`);
+}
+
+/**
+ * A path for --output/--error. Slurm expands %j, %x, ... in these names; a backslash anywhere turns
+ * that off and is itself removed (seen on 22.05: "/a%x/\stdout.txt" wrote /a%x/stdout.txt). So a
+ * path with "%" gets one backslash before its file name, and a path that already holds a backslash
+ * cannot be passed at all.
+ */
+export function slurmOutputPath(dir: string, file: string): string {
+  if (dir.includes('\\')) throw new Error(`working directory ${JSON.stringify(dir)} holds a backslash, which Slurm strips from output paths`);
+  return dir.includes('%') ? path.posix.join(dir, `\\${file}`) : path.posix.join(dir, file);
+}
+
+export interface SbatchOptions {
+  defaultPartition?: string;
+}
+
+/** Number of tasks and CPUs per task, per Airavata's parallelism types. */
+export function taskLayout(job: BatchJob): { ntasks: number; cpusPerTask?: number } {
+  const cpus = job.spec.totalCPUCount ?? 1;
+  switch (job.spec.parallelism) {
+    case 'SERIAL':
+      return { ntasks: 1 };
+    case 'OPENMP':
+      return { ntasks: 1, cpusPerTask: cpus };
+    case 'MPI':
+    case 'OPENMP_MPI':
+      return { ntasks: cpus };
+    default:
+      throw new Error(`parallelism ${job.spec.parallelism} is not supported by the Slurm adapter`);
+  }
+}
+
+export function isMpi(job: BatchJob): boolean {
+  return job.spec.parallelism === 'MPI' || job.spec.parallelism === 'OPENMP_MPI';
+}
+
+/** sbatch's arguments (after "sbatch"), ending with the script path. */
+export function sbatchArguments(job: BatchJob, script: string, options: SbatchOptions = {}): string[] {
+  assertJobId(job.jobId);
+  if (!path.posix.isAbsolute(job.workingDir)) throw new Error(`working directory ${JSON.stringify(job.workingDir)} is not absolute`);
+  const { spec } = job;
+  const layout = taskLayout(job);
+  const args = [
+    '--parsable',
+    `--job-name=${slurmJobName(job.jobId)}`,
+    `--comment=${COMMENT_PREFIX}${job.jobId}`,
+    `--chdir=${job.workingDir}`,
+    `--output=${slurmOutputPath(job.workingDir, 'stdout.txt')}`,
+    `--error=${slurmOutputPath(job.workingDir, 'stderr.txt')}`,
+    `--ntasks=${layout.ntasks}`,
+  ];
+  if (layout.cpusPerTask !== undefined) args.push(`--cpus-per-task=${layout.cpusPerTask}`);
+  if (spec.nodeCount !== undefined) args.push(`--nodes=${positive(spec.nodeCount, 'nodeCount')}`);
+  if (spec.wallTimeLimit !== undefined) args.push(`--time=${positive(spec.wallTimeLimit, 'wallTimeLimit')}`);
+  if (spec.totalPhysicalMemory !== undefined) args.push(`--mem=${positive(spec.totalPhysicalMemory, 'totalPhysicalMemory')}`);
+  const partition = spec.queueName ?? options.defaultPartition;
+  if (partition !== undefined && partition !== '') args.push(`--partition=${partition}`);
+  args.push(script);
+  return args;
+}
+
+export interface ScriptOptions {
+  /** Export Open MPI's run-as-root permission for MPI jobs (the service runs jobs as root). */
+  runAsRoot: boolean;
+}
+
+/**
+ * The batch script. Ends with `exit` of the program's status so Slurm records it: a program killed
+ * by signal N exits the script with 128+N, which Slurm logs as ExitCode=128+N:0.
+ */
+export function renderBatchScript(job: BatchJob, options: ScriptOptions): string {
+  assertJobId(job.jobId);
+  const { command } = job.spec;
+  if (command.length === 0 || command[0] === '') throw new Error('the job has no program to run');
+  const lines = ['#!/bin/bash', `# Airavata meta-scheduler job ${job.jobId}; Slurm options are sbatch arguments.`];
+
+  const mpi = isMpi(job);
+  if (mpi && options.runAsRoot) {
+    lines.push(exportLine('OMPI_ALLOW_RUN_AS_ROOT', '1'), exportLine('OMPI_ALLOW_RUN_AS_ROOT_CONFIRM', '1'));
+  }
+  if (job.spec.parallelism === 'OPENMP') {
+    // Before the job's own variables, so an OMP_NUM_THREADS of the job wins.
+    lines.push('export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"');
+  }
+  for (const [name, value] of Object.entries(job.environment)) lines.push(exportLine(name, value));
+
+  const argv = command.map(shellQuote).join(' ');
+  lines.push(mpi ? `mpirun -np "$SLURM_NTASKS" ${argv}` : argv);
+  lines.push('status=$?', 'exit "$status"', '');
+  return lines.join('\n');
+}
+
+function exportLine(name: string, value: string): string {
+  if (!ENV_NAME.test(name)) throw new Error(`environment variable name ${JSON.stringify(name)} is not an identifier`);
+  return `export ${shellQuote(name)}=${shellQuote(value)}`;
+}
+
+function positive(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${field} must be a positive integer, got ${value}`);
+  return value;
+}

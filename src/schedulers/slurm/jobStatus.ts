@@ -1,0 +1,58 @@
+// From what squeue and the job completion log say about one job to a NativeJobStatus. Pure.
+import type { NativeJobStatus } from '../scheduler';
+import { NEVER_RAN_NODELIST, type JobcompRecord } from './jobcomp';
+import type { SqueueEntry } from './squeue';
+import { exitCodeFromSlurm, isEnded, mapSlurmState, parseSlurmTime, slurmStateWord } from './states';
+
+export function statusFromSqueue(jobId: string, entry: SqueueEntry): NativeJobStatus {
+  const nativeState = slurmStateWord(entry.state);
+  const state = mapSlurmState(nativeState);
+  const status: NativeJobStatus = { jobId, nativeJobId: entry.nativeJobId, state, nativeState };
+  if (entry.reason !== '' && entry.reason !== 'None') status.reason = entry.reason;
+  // For a pending job %S is only the scheduler's forecast.
+  if (state === 'ACTIVE' || state === 'SUSPENDED') {
+    const start = parseSlurmTime(entry.startTime);
+    if (start !== undefined) status.startTime = start;
+  }
+  return status;
+}
+
+/**
+ * A job that got no nodes (cancelled while pending: NodeList=(null)) never ran, so it has no exit
+ * code and no start time; for the others the exit code follows exitCodeFromSlurm (signal -> 128+N).
+ */
+export function statusFromJobcomp(jobId: string, record: JobcompRecord): NativeJobStatus {
+  const nativeState = slurmStateWord(record.jobState);
+  const ran = record.nodeList !== NEVER_RAN_NODELIST;
+  const exitCode = ran ? exitCodeFromSlurm(record.exitCode) : undefined;
+  const state = mapSlurmState(nativeState, exitCode);
+  const status: NativeJobStatus = { jobId, nativeJobId: record.nativeJobId, state, nativeState };
+  if (exitCode !== undefined) status.exitCode = exitCode;
+  if (state === 'FAILED') status.reason = `Slurm ${nativeState}, ExitCode=${record.exitCode}`;
+  else if (state === 'CANCELED') status.reason = ran ? `Slurm ${nativeState}` : `Slurm ${nativeState} before it started`;
+  else if (state === 'UNKNOWN') status.reason = `Slurm state ${record.jobState}`;
+  const start = ran ? parseSlurmTime(record.startTime) : undefined;
+  if (start !== undefined) status.startTime = start;
+  const end = parseSlurmTime(record.endTime);
+  if (end !== undefined) status.endTime = end;
+  return status;
+}
+
+/**
+ * Which source speaks for a job. squeue, while it lists the job as waiting or running, wins over a
+ * completion record: the record may be from a run that was requeued, or squeue's snapshot was taken
+ * just before the job ended (the record is kept, so the next poll reports the end). Once squeue
+ * says COMPLETING or no longer lists the job, the completion record (with its exit code) speaks.
+ */
+export function chooseStatus(
+  jobId: string,
+  live: SqueueEntry | undefined,
+  ended: JobcompRecord | undefined,
+): NativeJobStatus | undefined {
+  if (live) {
+    const word = slurmStateWord(live.state);
+    const liveEnded = word === 'COMPLETING' || isEnded(mapSlurmState(word));
+    if (!liveEnded || !ended) return statusFromSqueue(jobId, live);
+  }
+  return ended ? statusFromJobcomp(jobId, ended) : undefined;
+}

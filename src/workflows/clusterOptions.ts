@@ -1,0 +1,42 @@
+// Which clusterOptions a caller may set, and how they reach the playbook. Only tunables named here
+// pass (as the role defaults of the same name); anything else is refused at createCluster.
+import type { FieldError } from '../domain/errors';
+import type { Cluster, ClusterSpec } from '../domain/types';
+
+const SLURM_TUNABLES: Record<string, RegExp> = {
+  slurm_partition_name: /^[A-Za-z0-9_.-]{1,64}$/,
+  slurm_partition_max_time: /^(INFINITE|UNLIMITED|\d{1,7}|\d+-\d{1,2}(:\d{2}){0,2})$/,
+  slurm_min_job_age: /^\d{1,6}$/,
+  slurm_def_mem_per_cpu: /^\d{1,7}$/,
+  slurm_mem_reserve_mb: /^\d{1,7}$/,
+  slurm_return_to_service: /^[0-2]$/,
+  slurm_proctrack_type: /^proctrack\/[a-z_]{1,32}$/,
+  slurm_task_plugin: /^task\/[a-z_,/]{1,64}$/,
+  slurm_select_type_parameters: /^[A-Za-z_,]{1,64}$/,
+  slurm_slurmd_timeout: /^\d{1,6}$/,
+};
+
+export function clusterOptionErrors(spec: Pick<ClusterSpec, 'clusterOptions'>, prefix = 'spec.clusterOptions'): FieldError[] {
+  const errors: FieldError[] = [];
+  for (const [key, value] of Object.entries(spec.clusterOptions ?? {})) {
+    const pattern = SLURM_TUNABLES[key];
+    if (!pattern) {
+      errors.push({ field: `${prefix}[${JSON.stringify(key)}]`, message: `unknown option; known: ${Object.keys(SLURM_TUNABLES).join(', ')}` });
+    } else if (!pattern.test(value)) {
+      errors.push({ field: `${prefix}[${JSON.stringify(key)}]`, message: `must match ${pattern.source}` });
+    }
+  }
+  return errors;
+}
+
+/** Extra vars of a cluster's playbook runs. */
+export function clusterExtraVars(cluster: Cluster): Record<string, unknown> {
+  const vars: Record<string, unknown> = {
+    ms_cluster_id: cluster.clusterId,
+    slurm_cluster_name: cluster.name.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 32) || 'metascheduler',
+  };
+  for (const [key, value] of Object.entries(cluster.spec.clusterOptions ?? {})) {
+    if (key in SLURM_TUNABLES) vars[key] = /^\d+$/.test(value) ? Number(value) : value;
+  }
+  return vars;
+}

@@ -1,0 +1,249 @@
+// Building and tearing down clusters: a sequence of idempotent steps whose progress is the cluster's
+// state in Postgres. A run that is interrupted (the service killed mid-create) is re-queued and
+// continues from the state it finds: REQUESTED -> PROVISIONING -> CONFIGURING -> READY.
+import { hostname } from 'node:os';
+import type { AnsibleEvent, AnsibleHost, AnsibleInventory, AnsibleRunner, PlaybookResult } from '../ansible/runner';
+import { IllegalTransitionError } from '../domain/stateMachines';
+import type { Cluster, ClusterFailure, ClusterState } from '../domain/types';
+import type { Logger } from '../log';
+import type { ClusterStore } from '../store/clusterStore';
+import type { Db } from '../store/db';
+import type { JobStore } from '../store/jobStore';
+import type { QueueStore } from '../store/queueStore';
+import { clusterExtraVars } from './clusterOptions';
+import type { ClusterAccess } from './clusterAccess';
+
+export interface ClusterWorkflowDeps {
+  db: Db;
+  clusters: ClusterStore;
+  jobs: JobStore;
+  queue: QueueStore;
+  ansible: AnsibleRunner;
+  access: ClusterAccess;
+  log: Logger;
+  /** Longest a playbook may run. */
+  playbookTimeoutMs: number;
+  now?: () => number;
+}
+
+export type ClusterAction = 'create' | 'delete';
+
+export interface ClusterWorkflowPayload {
+  clusterId: string;
+  action: ClusterAction;
+}
+
+/** A step failed in a way that ends the cluster FAILED with these reasons (not retried). */
+class StepFailed extends Error {
+  constructor(readonly failures: ClusterFailure[]) {
+    super(failures.map((f) => f.message).join('; '));
+  }
+}
+
+export class ClusterWorkflow {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ClusterWorkflowDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async run(payload: ClusterWorkflowPayload): Promise<void> {
+    const cluster = await this.deps.clusters.getById(this.deps.db, payload.clusterId);
+    if (!cluster) return; // gone: nothing to do
+    if (payload.action === 'delete') await this.delete(cluster);
+    else await this.create(cluster);
+  }
+
+  private async create(cluster: Cluster): Promise<void> {
+    const { clusterId } = cluster;
+    let state = cluster.state;
+    try {
+      if (state === 'REQUESTED') state = await this.move(clusterId, 'PROVISIONING', `provisioning ${cluster.provider} resources`);
+      if (state === 'PROVISIONING') {
+        await this.provision(cluster);
+        state = await this.move(clusterId, 'CONFIGURING', 'running the Slurm playbook');
+      }
+      if (state === 'CONFIGURING') {
+        await this.configure(cluster);
+        await this.verify(cluster);
+        await this.deps.db.transaction(async (tx) => {
+          await this.deps.clusters.transition(tx, clusterId, 'READY', 'every host configured and verified', this.now());
+          await this.deps.clusters.setOperation(tx, clusterId, null, this.now());
+          await this.deps.queue.enqueue(tx, 'cluster_monitor', { clusterId }, { jobKey: `monitor:${clusterId}` });
+          await this.deps.queue.enqueue(tx, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
+        });
+      }
+    } catch (error) {
+      if (error instanceof IllegalTransitionError) {
+        // Deleted while being built: the delete run, queued behind this one, takes over.
+        const now = await this.deps.clusters.getById(this.deps.db, clusterId);
+        if (now && (now.state === 'TEARING_DOWN' || now.state === 'TERMINATED')) return;
+      }
+      if (!(error instanceof StepFailed)) throw error; // transient: the queue retries the run
+      await this.fail(clusterId, error.failures);
+    }
+  }
+
+  /** STATIC: the hosts exist already; a cloud provider would buy and tag them here. */
+  private async provision(cluster: Cluster): Promise<void> {
+    if (cluster.provider !== 'STATIC') {
+      throw new StepFailed([this.failure('provision', `${cluster.provider} provisioning is not available in this version`)]);
+    }
+    const now = this.now();
+    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'RUNNING', now);
+    await this.event(cluster.clusterId, {
+      kind: 'provider', time: now, message: `STATIC: ${cluster.nodes.length} existing host(s): ${cluster.nodes.map((n) => n.address).join(', ')}`,
+    });
+  }
+
+  private async configure(cluster: Cluster): Promise<void> {
+    const result = await this.playbook(cluster, 'slurm.yml', 'configure');
+    if (result.status !== 'successful') throw new StepFailed(this.failuresOf('configure', result));
+    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'CONFIGURED', this.now());
+  }
+
+  /** READY needs proof: every node idle in the scheduler and a one-task job run on each. */
+  private async verify(cluster: Cluster): Promise<void> {
+    const probe = await this.deps.access.verify(cluster);
+    if (probe.failures.length > 0) {
+      throw new StepFailed(probe.failures.map((f) => this.failure('verify', f.message, f.host)));
+    }
+    const now = this.now();
+    for (const node of cluster.nodes) {
+      const capacity = probe.capacity.get(node.nodeId);
+      if (capacity) await this.deps.clusters.setNodeCapacity(this.deps.db, node.nodeId, capacity, now);
+    }
+    await this.event(cluster.clusterId, {
+      kind: 'verify', time: now, message: `all ${cluster.nodes.length} node(s) idle; a test job ran on each`,
+    });
+  }
+
+  private async delete(cluster: Cluster): Promise<void> {
+    const { clusterId } = cluster;
+    if (cluster.state === 'TERMINATED') return;
+    if (cluster.state !== 'TEARING_DOWN') {
+      await this.move(clusterId, 'TEARING_DOWN', 'delete requested');
+    }
+    await this.endJobsOf(cluster);
+    // A cluster that never reached CONFIGURING installed nothing; otherwise undo what the playbook did.
+    const configured = cluster.nodes.some((n) => n.state !== 'REQUESTED' && n.state !== 'RUNNING')
+      || (await this.deps.clusters.events(this.deps.db, clusterId, 0, 10_000)).some((e) => e.kind === 'task');
+    if (configured) {
+      await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now());
+      const result = await this.playbook(cluster, 'slurm_teardown.yml', 'teardown');
+      if (result.status !== 'successful') {
+        await this.fail(clusterId, this.failuresOf('teardown', result));
+        return;
+      }
+    }
+    await this.deps.db.transaction(async (tx) => {
+      await this.deps.clusters.setNodeStates(tx, clusterId, 'RELEASED', this.now());
+      await this.deps.clusters.transition(tx, clusterId, 'TERMINATED', configured ? 'daemons stopped and our files removed' : 'nothing had been installed', this.now());
+      await this.deps.clusters.setOperation(tx, clusterId, null, this.now());
+    });
+  }
+
+  /** Jobs cannot outlive their cluster: cancel what runs there and say so in each history. */
+  private async endJobsOf(cluster: Cluster): Promise<void> {
+    const live = await this.deps.jobs.liveOnCluster(this.deps.db, cluster.clusterId);
+    const scheduler = live.length > 0 ? this.deps.access.scheduler(cluster) : undefined;
+    for (const job of live) {
+      if (job.nativeJobId) await scheduler?.cancel(job.nativeJobId).catch(() => undefined);
+    }
+    const pending = await this.deps.jobs.undispatched(this.deps.db, cluster.clusterId);
+    const now = this.now();
+    for (const jobId of [...live.map((j) => j.jobId), ...pending]) {
+      await this.deps.db.transaction(async (tx) => {
+        const locked = await this.deps.jobs.lockWork(tx, jobId);
+        if (!locked || ['COMPLETE', 'FAILED', 'CANCELED'].includes(locked.state)) return;
+        await this.deps.jobs.append(tx, jobId, [{ state: 'CANCELED', time: now, reason: `cluster ${cluster.name} was deleted` }], now);
+      });
+    }
+  }
+
+  private async playbook(cluster: Cluster, playbook: string, step: string): Promise<PlaybookResult> {
+    const started = this.now();
+    await this.event(cluster.clusterId, { kind: 'step', time: started, message: `${step}: ${playbook} started` });
+    const result = await this.deps.ansible.run({
+      playbook,
+      inventory: inventoryOf(cluster),
+      extraVars: clusterExtraVars(cluster),
+      sshPrivateKey: await this.deps.access.sshPrivateKey(cluster),
+      timeoutMs: this.deps.playbookTimeoutMs,
+      onEvent: (event) => this.onAnsibleEvent(cluster.clusterId, event),
+    });
+    await this.event(cluster.clusterId, {
+      kind: 'step', time: this.now(),
+      message: `${step}: ${playbook} ${result.status} in ${Math.round(result.durationMs / 1000)} s, ${result.changed} changed`,
+    });
+    return result;
+  }
+
+  private async onAnsibleEvent(clusterId: string, event: AnsibleEvent): Promise<void> {
+    // One event per task per host with its result; task starts show progress too.
+    if (event.kind === 'play_start' || event.kind === 'stats') return;
+    await this.event(clusterId, {
+      kind: event.kind === 'task_start' ? 'task_start' : 'task',
+      time: event.time,
+      host: event.host,
+      task: event.task,
+      message: event.kind === 'task_start' ? 'started' : `${event.kind.replace('task_', '').replace('host_', '')}: ${event.message}`,
+    });
+  }
+
+  private failuresOf(step: string, result: PlaybookResult): ClusterFailure[] {
+    if (result.failures.length === 0) {
+      return [this.failure(step, `playbook ${result.status} (rc ${result.rc}) without a failed task`)];
+    }
+    return result.failures.map((f) => ({
+      step, host: f.host, task: f.task, time: this.now(),
+      message: f.unreachable ? `host unreachable: ${f.message}` : f.message,
+    }));
+  }
+
+  private failure(step: string, message: string, host?: string): ClusterFailure {
+    return { step, message, time: this.now(), ...(host ? { host } : {}) };
+  }
+
+  private async fail(clusterId: string, failures: ClusterFailure[]): Promise<void> {
+    const first = failures[0];
+    const reason = `${first.step} failed${first.task ? ` at task "${first.task}"` : ''}${first.host ? ` on ${first.host}` : ''}: ${first.message}`;
+    await this.deps.db.transaction(async (tx) => {
+      for (const failure of failures) await this.deps.clusters.addFailure(tx, clusterId, failure);
+      await this.deps.clusters.transition(tx, clusterId, 'FAILED', reason.slice(0, 2000), this.now());
+      await this.deps.clusters.setOperation(tx, clusterId, null, this.now());
+    });
+    this.deps.log.warn({ clusterId, reason }, 'cluster failed');
+  }
+
+  private async move(clusterId: string, to: ClusterState, reason: string): Promise<ClusterState> {
+    await this.deps.db.transaction((tx) => this.deps.clusters.transition(tx, clusterId, to, reason, this.now()));
+    return to;
+  }
+
+  private async event(clusterId: string, event: Parameters<ClusterStore['appendEvent']>[2]): Promise<void> {
+    await this.deps.clusters.appendEvent(this.deps.db, clusterId, event);
+  }
+}
+
+/** The Slurm controller is the first node with the controller role; every node with "worker" runs jobs. */
+export function inventoryOf(cluster: Cluster): AnsibleInventory {
+  const hosts: AnsibleHost[] = cluster.nodes.map((node) => {
+    const spec = cluster.spec.hosts?.find((h) => h.address === node.address);
+    const local = node.address === 'localhost';
+    return {
+      name: node.address,
+      connection: local ? 'local' : 'ssh',
+      ...(local ? {} : { address: node.address, sshUser: spec?.sshUser ?? 'root', sshPort: spec?.sshPort ?? 22 }),
+      vars: { slurm_node_name: local ? hostname() : node.address.replace(/[^A-Za-z0-9-]/g, '-') },
+    };
+  });
+  const controller = cluster.nodes.find((n) => n.roles.includes('controller')) ?? cluster.nodes[0];
+  return {
+    hosts,
+    groups: {
+      slurm_controller: controller ? [controller.address] : [],
+      slurm_workers: cluster.nodes.filter((n) => n.roles.includes('worker')).map((n) => n.address),
+    },
+  };
+}

@@ -1,0 +1,209 @@
+// Dispatching jobs to their cluster's scheduler exactly once, watching them to their end, and
+// placing jobs that waited for a cluster. Each runs as a queue task; each is safe to run again.
+import { open } from 'node:fs/promises';
+import * as path from 'node:path';
+import { place, needsOf, type ClusterCapacity } from '../domain/placement';
+import { canJobMove, isTerminalJobState } from '../domain/stateMachines';
+import type { Cluster } from '../domain/types';
+import type { Logger } from '../log';
+import type { NativeJobStatus } from '../schedulers/scheduler';
+import type { ClusterStore } from '../store/clusterStore';
+import type { Db } from '../store/db';
+import type { JobStore, JobWork, StatusChange } from '../store/jobStore';
+import type { QueueStore } from '../store/queueStore';
+import type { ClusterAccess } from './clusterAccess';
+
+export interface JobWorkDeps {
+  db: Db;
+  jobs: JobStore;
+  clusters: ClusterStore;
+  queue: QueueStore;
+  access: ClusterAccess;
+  log: Logger;
+  /** Where jobs without a workingDir of their own run (on this machine). */
+  jobsDir: string;
+  /** How often a cluster's jobs are polled. */
+  monitorIntervalMs: number;
+  now?: () => number;
+}
+
+/** How much of a job's stdout/stderr getJob carries. */
+export const OUTPUT_TAIL_BYTES = 64 * 1024;
+const WAITING_BATCH = 500;
+const LIVE_CLUSTER = new Set(['READY', 'SCALING', 'DEGRADED']);
+
+export class JobWorkflows {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: JobWorkDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Submits a job to its cluster's scheduler once. The native job carries our id, so a dispatch
+   * that died between submitting and recording finds its own job instead of submitting twice.
+   */
+  async dispatch(jobId: string): Promise<void> {
+    const { db, jobs, clusters } = this.deps;
+    const work = await jobs.work(db, jobId);
+    if (!work || work.state !== 'SUBMITTED' || work.nativeJobId || !work.clusterId) return;
+    const cluster = await clusters.getById(db, work.clusterId);
+    if (!cluster || ['FAILED', 'TERMINATED', 'TEARING_DOWN'].includes(cluster.state)) {
+      await this.end(work, 'FAILED', `cluster ${work.clusterId} is ${cluster?.state ?? 'gone'}; the job was never dispatched`);
+      return;
+    }
+    if (!LIVE_CLUSTER.has(cluster.state)) {
+      // Still being built: look again shortly (the queue keeps this durable).
+      await this.deps.queue.enqueue(db, 'job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}`, runAt: new Date(this.now() + 5000) });
+      return;
+    }
+    const scheduler = this.deps.access.scheduler(cluster);
+    const workingDir = work.workingDir ?? path.join(this.deps.jobsDir, jobId);
+    const found = await scheduler.findByJobIds([jobId]);
+    const nativeJobId = found.get(jobId)
+      ?? await scheduler.submit({ jobId, spec: work.spec, workingDir, environment: work.spec.environment ?? {} });
+    const adopted = found.has(jobId);
+    let canceledMeanwhile = false;
+    await db.transaction(async (tx) => {
+      const locked = await jobs.lockWork(tx, jobId);
+      if (!locked) return;
+      if (locked.state === 'CANCELED') {
+        canceledMeanwhile = true;
+        return;
+      }
+      if (locked.state !== 'SUBMITTED' || locked.nativeJobId) return;
+      const reason = `${adopted ? 'found already queued' : 'queued'} as Slurm job ${nativeJobId} on cluster ${cluster.name}`;
+      await jobs.recordDispatch(tx, locked, nativeJobId, workingDir, reason, this.now());
+    });
+    if (canceledMeanwhile) await scheduler.cancel(nativeJobId);
+  }
+
+  /** One poll of a cluster's live jobs (one batched scheduler query), then the next tick is queued. */
+  async monitor(clusterId: string): Promise<void> {
+    const { db, jobs, clusters } = this.deps;
+    const cluster = await clusters.getById(db, clusterId);
+    if (!cluster || !LIVE_CLUSTER.has(cluster.state)) return; // the watch ends with the cluster
+    try {
+      const live = await jobs.liveOnCluster(db, clusterId);
+      if (live.length > 0) {
+        const statuses = await this.deps.access.scheduler(cluster).poll(
+          live.map((job) => ({ jobId: job.jobId, nativeJobId: job.nativeJobId as string })));
+        const byId = new Map(live.map((job) => [job.jobId, job]));
+        for (const status of statuses) {
+          const job = byId.get(status.jobId);
+          if (job) await this.apply(cluster, job, status);
+        }
+      }
+    } finally {
+      await this.deps.queue.enqueue(db, 'cluster_monitor', { clusterId }, {
+        jobKey: `monitor:${clusterId}`, runAt: new Date(this.now() + this.deps.monitorIntervalMs),
+      });
+    }
+  }
+
+  /** Gives waiting jobs of a gateway a cluster, now that one is READY (or has room). */
+  async placeWaiting(gatewayId: string): Promise<void> {
+    const { db, jobs, clusters } = this.deps;
+    const waiting = await jobs.waiting(db, gatewayId, WAITING_BATCH);
+    if (waiting.length === 0) return;
+    const capacity: ClusterCapacity[] = await clusters.readyCapacity(db, gatewayId);
+    for (const job of waiting) {
+      const needs = needsOf(job.spec);
+      const placement = place(capacity, needs);
+      if (placement.kind === 'wait') return;
+      if (placement.kind === 'never') {
+        await this.end(job, 'FAILED', `no READY cluster could ever run it: ${placement.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
+        continue;
+      }
+      await db.transaction((tx) => jobs.assignCluster(tx, job.jobId, placement.clusterId, placement.reason, this.now()));
+      const chosen = capacity.find((c) => c.clusterId === placement.clusterId);
+      if (chosen) chosen.busyCpus += needs.cpus;
+    }
+    if (waiting.length === WAITING_BATCH) {
+      await this.deps.queue.enqueue(db, 'place_waiting', { gatewayId }, { jobKey: `place:${gatewayId}` });
+    }
+  }
+
+  /** Records what the scheduler says, with the steps in between a poll may have missed. */
+  private async apply(cluster: Cluster, job: JobWork, status: NativeJobStatus): Promise<void> {
+    if (status.state === job.state) return;
+    const now = this.now();
+    const changes: StatusChange[] = [];
+    const terminal = isTerminalJobState(status.state);
+    // A job that started and ended between two polls did run: its history says so, with the
+    // scheduler's own start time.
+    if (terminal && job.state === 'QUEUED' && status.startTime !== undefined) {
+      changes.push({ state: 'ACTIVE', time: Math.min(status.startTime, now), reason: `running (Slurm job ${status.nativeJobId})` });
+    }
+    const from = changes.length > 0 ? 'ACTIVE' : job.state;
+    if (!canJobMove(from, status.state)) {
+      this.deps.log.warn({ jobId: job.jobId, from, to: status.state }, 'scheduler reported a state the job cannot move to; ignored');
+      return;
+    }
+    changes.push({
+      state: status.state,
+      time: terminal ? Math.min(status.endTime ?? now, now) : now,
+      reason: describe(status),
+    });
+    const facts = terminal
+      ? {
+        exitCode: status.exitCode,
+        nativeState: status.nativeState,
+        endedAt: status.endTime ?? now,
+        ...(await this.outputTails(job)),
+      }
+      : { nativeState: status.nativeState };
+    await this.deps.db.transaction(async (tx) => {
+      const locked = await this.deps.jobs.lockWork(tx, job.jobId);
+      if (!locked || locked.state !== job.state) return; // another tick got there first
+      await this.deps.jobs.append(tx, job.jobId, changes, now, facts);
+    });
+    if (terminal) {
+      // Room freed: jobs waiting for a cluster may fit now.
+      await this.deps.queue.enqueue(this.deps.db, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
+    }
+  }
+
+  private async outputTails(job: JobWork): Promise<{ stdOut?: string; stdErr?: string }> {
+    if (!job.workingDir) return {};
+    const [stdOut, stdErr] = await Promise.all([
+      readTail(path.join(job.workingDir, 'stdout.txt'), OUTPUT_TAIL_BYTES),
+      readTail(path.join(job.workingDir, 'stderr.txt'), OUTPUT_TAIL_BYTES),
+    ]);
+    return { stdOut, stdErr };
+  }
+
+  private async end(job: JobWork, state: 'FAILED' | 'CANCELED', reason: string): Promise<void> {
+    const now = this.now();
+    await this.deps.db.transaction(async (tx) => {
+      const locked = await this.deps.jobs.lockWork(tx, job.jobId);
+      if (!locked || isTerminalJobState(locked.state)) return;
+      await this.deps.jobs.append(tx, job.jobId, [{ state, time: now, reason }], now, { endedAt: now });
+    });
+  }
+}
+
+function describe(status: NativeJobStatus): string {
+  const code = status.exitCode !== undefined ? `, exit code ${status.exitCode}` : '';
+  const why = status.reason && status.reason !== 'None' ? ` (${status.reason})` : '';
+  return `Slurm: ${status.nativeState}${why}${code}`;
+}
+
+/** The last maxBytes of a file as text, or undefined when it does not exist. */
+export async function readTail(file: string, maxBytes: number): Promise<string | undefined> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, maxBytes);
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    return buffer.toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}

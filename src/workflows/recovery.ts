@@ -1,0 +1,42 @@
+// At start: make sure every piece of unfinished work has a queue job. Queue jobs are rows in
+// Postgres and survive a crash, so this mostly finds them already there (a job key makes adding
+// again harmless); it covers work whose job was completed or lost while its state still says
+// otherwise.
+import type { Logger } from '../log';
+import type { ClusterStore } from '../store/clusterStore';
+import type { Db } from '../store/db';
+import type { JobStore } from '../store/jobStore';
+import type { QueueStore } from '../store/queueStore';
+import { workflowQueue } from '../services/clusterService';
+
+export interface RecoveryDeps {
+  db: Db;
+  clusters: ClusterStore;
+  jobs: JobStore;
+  queue: QueueStore;
+  log: Logger;
+}
+
+export async function recoverWork(deps: RecoveryDeps): Promise<void> {
+  const { db, clusters, jobs, queue, log } = deps;
+  const building = await clusters.inProgress(db);
+  for (const cluster of building) {
+    const action = cluster.state === 'TEARING_DOWN' ? 'delete' : 'create';
+    if (cluster.state === 'SCALING') continue; // scaling is not carried out by this version
+    await queue.enqueue(db, 'cluster_workflow', { clusterId: cluster.clusterId, action }, {
+      ...workflowQueue(cluster.clusterId),
+    });
+  }
+  const watched = await clusters.monitoredIds(db);
+  let undispatched = 0;
+  for (const clusterId of watched) {
+    await queue.enqueue(db, 'cluster_monitor', { clusterId }, { jobKey: `monitor:${clusterId}` });
+    for (const jobId of await jobs.undispatched(db, clusterId)) {
+      undispatched += 1;
+      await queue.enqueue(db, 'job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}` });
+    }
+  }
+  if (building.length + watched.length > 0) {
+    log.info({ building: building.length, watched: watched.length, undispatched }, 'resumed unfinished work');
+  }
+}

@@ -1,0 +1,246 @@
+// SlurmScheduler against a real Slurm built on this machine by our own playbook (bare
+// ansible-playbook: the Ansible bridge is not this test's subject). Torn down afterwards.
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import pino from 'pino';
+import type { JobSpec } from '../../src/domain/types';
+import { LocalCommandRunner } from '../../src/exec/commandRunner';
+import type { BatchJob, NativeJobStatus, TrackedJob } from '../../src/schedulers/scheduler';
+import { SlurmScheduler } from '../../src/schedulers/slurm';
+
+const CLUSTER_ID = 'slurm-adapter-test';
+const PLAYBOOKS = path.resolve(__dirname, '../../playbooks');
+const log = pino({ level: 'warn' });
+const runner = new LocalCommandRunner();
+
+let base: string;
+let inventory: string;
+/** Set when the playbook refused a host that another cluster owns: then we must not tear down. */
+let foreignOwner: string | undefined;
+let scheduler: SlurmScheduler;
+
+async function playbook(file: string, timeoutMs: number): Promise<{ ok: boolean; output: string }> {
+  const result = await execa('ansible-playbook', ['-i', inventory, path.join(PLAYBOOKS, file), '-e', `ms_cluster_id=${CLUSTER_ID}`, '-e', 'slurm_min_job_age=10'], {
+    cwd: PLAYBOOKS, reject: false, timeout: timeoutMs, killSignal: 'SIGTERM', all: true, env: { ANSIBLE_NOCOLOR: '1' },
+  });
+  return { ok: result.exitCode === 0, output: typeof result.all === 'string' ? result.all : '' };
+}
+
+async function sh(argv: string[]): Promise<string> {
+  const result = await runner.run(argv, { timeoutMs: 60_000 });
+  if (result.exitCode !== 0) throw new Error(`${argv.join(' ')}: exit ${result.exitCode}: ${result.stderr}`);
+  return result.stdout;
+}
+
+async function until<T>(what: string | (() => string), timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Polls every 500 ms until the job's status satisfies `done`. */
+async function pollUntil(job: TrackedJob, done: (s: NativeJobStatus) => boolean, timeoutMs = 60_000): Promise<NativeJobStatus> {
+  let last: NativeJobStatus | undefined;
+  return until(() => `job ${job.jobId} (last: ${JSON.stringify(last)})`, timeoutMs, async () => {
+    const [status] = await scheduler.poll([job]);
+    last = status;
+    return status && done(status) ? status : undefined;
+  });
+}
+
+const ended = (s: NativeJobStatus): boolean => ['COMPLETE', 'FAILED', 'CANCELED'].includes(s.state);
+
+function batchJob(spec: Partial<JobSpec>, extra: Partial<BatchJob> = {}): BatchJob {
+  const jobId = randomUUID();
+  return {
+    jobId,
+    workingDir: path.join(base, jobId),
+    environment: {},
+    spec: { jobName: 'it', parallelism: 'SERIAL', command: ['true'], ...spec },
+    ...extra,
+  };
+}
+
+async function submit(job: BatchJob): Promise<TrackedJob> {
+  return { jobId: job.jobId, nativeJobId: await scheduler.submit(job) };
+}
+
+beforeAll(async () => {
+  base = mkdtempSync(path.join(tmpdir(), 'ms-slurm-it-'));
+  inventory = path.join(base, 'inventory.yml');
+  const host = [
+    '        localhost:',
+    '          ansible_connection: local',
+    '          ansible_python_interpreter: /usr/bin/python3',
+    `          slurm_node_name: ${hostname()}`,
+  ].join('\n');
+  writeFileSync(inventory, `all:\n  children:\n    slurm_controller:\n      hosts:\n${host}\n    slurm_workers:\n      hosts:\n${host}\n`);
+  const started = Date.now();
+  const run = await playbook('slurm.yml', 150_000);
+  if (!run.ok) {
+    const failure = run.output.split('\n').filter((l) => /FAILED!|fatal:|ERROR/.test(l)).join('\n') || run.output.slice(-2000);
+    if (/is owned by metascheduler cluster|it is not ours/.test(run.output)) foreignOwner = failure;
+    throw new Error(`slurm.yml failed${foreignOwner ? ' (Slurm here belongs to another cluster; not tearing it down)' : ''}:\n${failure}`);
+  }
+  console.log(`slurm.yml took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  await until('sinfo to show the node idle', 60_000, async () => {
+    const states = (await sh(['sinfo', '-h', '-o', '%T'])).trim().split('\n');
+    return states.length > 0 && states.every((s) => s === 'idle') ? true : undefined;
+  });
+  scheduler = new SlurmScheduler({ runner, log });
+}, 240_000);
+
+afterAll(async () => {
+  if (foreignOwner === undefined && inventory) {
+    const run = await playbook('slurm_teardown.yml', 150_000);
+    if (!run.ok) console.error(`slurm_teardown.yml failed:\n${run.output.slice(-3000)}`);
+  }
+  if (base) rmSync(base, { recursive: true, force: true });
+}, 180_000);
+
+describe('SlurmScheduler on real Slurm', () => {
+  it('runs a serial job: output in stdout.txt, COMPLETE with exit code 0', async () => {
+    const job = batchJob({ command: ['sh', '-c', 'echo "hello from $SLURM_JOB_ID"; echo warn >&2'] }, { environment: { GREETING: 'hi' } });
+    const tracked = await submit(job);
+    expect(tracked.nativeJobId).toMatch(/^\d+$/);
+    const script = path.join(job.workingDir, `.ms-${job.jobId}.sbatch`);
+    expect(statSync(script).mode & 0o777).toBe(0o700);
+    const status = await pollUntil(tracked, ended);
+    expect(status).toMatchObject({ jobId: job.jobId, nativeJobId: tracked.nativeJobId, state: 'COMPLETE', nativeState: 'COMPLETED', exitCode: 0 });
+    expect(status.endTime).toBeGreaterThanOrEqual(status.startTime ?? Infinity);
+    expect(Math.abs(Date.now() - (status.endTime ?? 0))).toBeLessThan(120_000);
+    expect(readFileSync(path.join(job.workingDir, 'stdout.txt'), 'utf8')).toBe(`hello from ${tracked.nativeJobId}\n`);
+    expect(readFileSync(path.join(job.workingDir, 'stderr.txt'), 'utf8')).toBe('warn\n');
+  });
+
+  it('reports a non-zero exit as FAILED with that exit code', async () => {
+    const tracked = await submit(batchJob({ command: ['sh', '-c', 'exit 3'] }));
+    const status = await pollUntil(tracked, ended);
+    expect(status).toMatchObject({ state: 'FAILED', nativeState: 'FAILED', exitCode: 3, reason: expect.stringContaining('FAILED') });
+  });
+
+  it('runs a 2-rank MPI program that communicates (MPI_Reduce) to COMPLETE', async () => {
+    const src = path.join(base, 'reduce.c');
+    const bin = path.join(base, 'reduce');
+    writeFileSync(src, [
+      '#include <mpi.h>',
+      '#include <stdio.h>',
+      'int main(int argc, char **argv) {',
+      '  int rank, size, sum = -1;',
+      '  MPI_Init(&argc, &argv);',
+      '  MPI_Comm_rank(MPI_COMM_WORLD, &rank);',
+      '  MPI_Comm_size(MPI_COMM_WORLD, &size);',
+      '  MPI_Reduce(&rank, &sum, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);',
+      '  if (rank == 0) printf("size=%d sum=%d\\n", size, sum);',
+      '  MPI_Finalize();',
+      '  return 0;',
+      '}',
+      '',
+    ].join('\n'));
+    await sh(['mpicc', '-o', bin, src]);
+    const job = batchJob({ parallelism: 'MPI', totalCPUCount: 2, command: [bin] });
+    const tracked = await submit(job);
+    const status = await pollUntil(tracked, ended, 90_000);
+    const stdout = readFileSync(path.join(job.workingDir, 'stdout.txt'), 'utf8');
+    const stderr = readFileSync(path.join(job.workingDir, 'stderr.txt'), 'utf8');
+    expect({ status, stderr }).toMatchObject({ status: { state: 'COMPLETE', exitCode: 0 } });
+    expect(stdout).toContain('size=2 sum=1');
+  }, 120_000);
+
+  it('cancels a running job (CANCELED) and a pending one (no exit code); cancelling again is fine', async () => {
+    const running = await submit(batchJob({ command: ['sleep', '60'] }));
+    const active = await pollUntil(running, (s) => s.state === 'ACTIVE');
+    expect(active.startTime).toBeDefined();
+    // Two CPUs on this machine, one taken: a 2-CPU job has to wait.
+    const pending = await submit(batchJob({ parallelism: 'MPI', totalCPUCount: 2, command: ['true'] }));
+    const queued = await pollUntil(pending, (s) => s.state === 'QUEUED');
+    expect(queued.nativeState).toBe('PENDING');
+    await scheduler.cancel(pending.nativeJobId);
+    await scheduler.cancel(running.nativeJobId);
+    const [a, b] = await Promise.all([pollUntil(running, ended), pollUntil(pending, ended)]);
+    expect(a).toMatchObject({ state: 'CANCELED', nativeState: 'CANCELLED' });
+    console.log(`cancelled while running: exitCode=${a.exitCode}, reason=${a.reason}`);
+    expect(b).toMatchObject({ state: 'CANCELED', nativeState: 'CANCELLED' });
+    expect(b.exitCode).toBeUndefined();
+    await expect(scheduler.cancel(running.nativeJobId)).resolves.toBeUndefined();
+    await expect(scheduler.cancel('999999')).resolves.toBeUndefined();
+    await expect(scheduler.cancel('--user=root')).rejects.toThrow(/not a Slurm job id/);
+  });
+
+  it('passes hostile arguments, environment and working directory literally, executing none of them', async () => {
+    rmSync('/tmp/pwned', { force: true });
+    const victim = path.join(base, 'victim');
+    writeFileSync(victim, 'still here');
+    const args = ['$(touch /tmp/pwned)', "'; rm -rf /tmp/x; '", '`touch /tmp/pwned`', `"; rm -f ${victim}; "`, 'a  b', "it's", 'new\nline', '$HOME', '%j %x'];
+    const workingDir = path.join(base, "wd $(touch pwned) 100%x 'q'");
+    const job = batchJob(
+      { command: ['printf', '[%s]\\n', ...args] },
+      { workingDir, environment: { HOSTILE: '$(touch /tmp/pwned)\'"`x`' } },
+    );
+    const tracked = await submit(job);
+    expect(await pollUntil(tracked, ended)).toMatchObject({ state: 'COMPLETE', exitCode: 0 });
+    expect(readFileSync(path.join(workingDir, 'stdout.txt'), 'utf8')).toBe(args.map((a) => `[${a}]\n`).join(''));
+    expect(existsSync('/tmp/pwned')).toBe(false);
+    expect(existsSync(path.join(workingDir, 'pwned'))).toBe(false);
+    expect(readFileSync(victim, 'utf8')).toBe('still here');
+    const envJob = batchJob({ command: ['sh', '-c', 'printf %s "$HOSTILE"'] }, { environment: job.environment });
+    const envTracked = await submit(envJob);
+    await pollUntil(envTracked, ended);
+    expect(readFileSync(path.join(envJob.workingDir, 'stdout.txt'), 'utf8')).toBe(job.environment.HOSTILE);
+    expect(existsSync('/tmp/pwned')).toBe(false);
+  });
+
+  it('finds jobs by our id while live and after squeue forgot them (MinJobAge=10 s), from the completion log', async () => {
+    const job = batchJob({ command: ['sleep', '2'] });
+    const tracked = await submit(job);
+    const unknown = randomUUID();
+    expect(await scheduler.findByJobIds([job.jobId, unknown])).toEqual(new Map([[job.jobId, tracked.nativeJobId]]));
+    const final = await pollUntil(tracked, ended);
+    expect(final.state).toBe('COMPLETE');
+    await until('squeue to forget the job', 60_000, async () => {
+      const out = await sh(['squeue', '-h', '-a', '-t', 'all', '-o', '%i']);
+      return out.split('\n').includes(tracked.nativeJobId) ? undefined : true;
+    });
+    // Past MinJobAge slurmctld no longer knows the job at all.
+    const scontrol = await runner.run(['scontrol', 'show', 'job', tracked.nativeJobId]);
+    expect(scontrol.stderr + scontrol.stdout).toMatch(/Invalid job id/i);
+    expect(await scheduler.poll([tracked])).toEqual([final]);
+    expect(await scheduler.findByJobIds([job.jobId])).toEqual(new Map([[job.jobId, tracked.nativeJobId]]));
+    // A fresh scheduler (a restarted service) reads the log from the start and finds it too.
+    const fresh = new SlurmScheduler({ runner, log });
+    expect(await fresh.poll([tracked])).toEqual([final]);
+    expect(await fresh.findByJobIds([job.jobId])).toEqual(new Map([[job.jobId, tracked.nativeJobId]]));
+    // The same native id under another of our ids is not this job.
+    expect(await fresh.poll([{ jobId: unknown, nativeJobId: tracked.nativeJobId }])).toEqual([]);
+  }, 120_000);
+
+  it('measures sbatch submissions per second: submit() vs a raw sbatch loop', async () => {
+    const count = 50;
+    const ours: string[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < count; i += 1) ours.push(await scheduler.submit(batchJob({ command: ['true'] })));
+    const oursMs = performance.now() - t0;
+    const raw: string[] = [];
+    const t1 = performance.now();
+    for (let i = 0; i < count; i += 1) {
+      const result = await execa('sbatch', ['--parsable', '--job-name=raw-rate', `--output=${base}/raw-%j.out`, '--wrap', 'true'], { reject: false });
+      if (result.exitCode !== 0) throw new Error(`sbatch: ${result.stderr}`);
+      raw.push(result.stdout.trim());
+    }
+    const rawMs = performance.now() - t1;
+    console.log(
+      `sbatch rate, ${count} sequential submissions: submit() ${(count / (oursMs / 1000)).toFixed(1)}/s ` +
+      `(${(oursMs / count).toFixed(1)} ms each), raw sbatch --wrap true ${(count / (rawMs / 1000)).toFixed(1)}/s ` +
+      `(${(rawMs / count).toFixed(1)} ms each)`,
+    );
+    for (const id of [...ours, ...raw]) await scheduler.cancel(id);
+    expect(new Set([...ours, ...raw]).size).toBe(2 * count);
+  }, 120_000);
+});
