@@ -119,7 +119,7 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
 
   /** Spawns ansible-runner, streams its events to onEvent and stops it on abort or timeout. */
   private async execute(run: PlaybookRun, runDir: RunDir, translator: EventTranslator, secrets: SecretSet):
-    Promise<{ stopReason?: StopReason; exitCode?: number; startError?: string; stderrTail: string[]; lastTask?: string }> {
+    Promise<{ stopReason?: StopReason; exitCode?: number; startError?: string; outputHead: string[]; stderrTail: string[]; lastTask?: string }> {
     const args = ['run', runDir.dir, '-p', run.playbook, '--project-dir', this.playbookDir, '-i', runDir.ident, '--json'];
     const child = execa(this.binary, args, {
       cwd: runDir.dir, env: childEnv(), extendEnv: false, detached: true, cleanup: false,
@@ -153,13 +153,20 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
       }
     })();
 
+    const outputHead: string[] = [];
     let sinkError: unknown;
     let lastTask: string | undefined;
     try {
       if (child.stdout) {
         for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
           const raw = parseEventLine(line);
-          if (!raw) continue;
+          if (!raw) {
+            // Not an event: ansible-playbook's own errors (e.g. "ERROR! couldn't resolve module")
+            // come through --json as plain text. The first lines say what went wrong.
+            const masked = secrets.mask(line).trim();
+            if (masked && outputHead.length < 10 && !masked.startsWith('Identity added:')) outputHead.push(masked);
+            continue;
+          }
           const event = translator.translate(raw);
           if (!event) continue;
           if (event.kind === 'task_start') lastTask = event.task;
@@ -188,7 +195,7 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
     if (sinkError !== undefined) throw sinkError;
     const startError = result.failed && result.exitCode === undefined && !stopReason
       ? secrets.mask(result.originalMessage || result.shortMessage || 'ansible-runner did not start') : undefined;
-    return { stopReason, exitCode: result.exitCode, startError, stderrTail, lastTask };
+    return { stopReason, exitCode: result.exitCode, startError, outputHead, stderrTail, lastTask };
   }
 
   private async deliver(run: PlaybookRun, event: AnsibleEvent): Promise<void> {
@@ -215,7 +222,8 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
       status = 'failed';
       if (failures.length === 0) {
         // Failed before or outside any task (bad playbook, ansible-runner error): say what it printed.
-        const said = outcome?.startError ? [outcome.startError] : [...translator.verboseTail, ...(outcome?.stderrTail ?? [])];
+        const said = outcome?.startError ? [outcome.startError]
+          : [...(outcome?.outputHead ?? []), ...translator.verboseTail, ...(outcome?.stderrTail ?? [])];
         const detail = said.join(' ').replace(/\s+/g, ' ').trim().slice(0, 500);
         failures.push({ unreachable: false, message: `ansible-runner ${statusFile ?? 'failed'} (rc ${rc})${detail ? `: ${detail}` : ''}` });
       }
