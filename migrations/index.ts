@@ -3,6 +3,7 @@
 import type { Knex } from 'knex';
 import * as m001 from './001_initial_schema';
 import * as m002 from './002_workflows';
+import * as m003 from './003_gateway_keys';
 
 export interface Migration {
   name: string;
@@ -13,4 +14,5 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { name: '001_initial_schema', ...m001 },
   { name: '002_workflows', ...m002 },
+  { name: '003_gateway_keys', ...m003 },
 ];

@@ -16,6 +16,9 @@ import { migrateLatest, openDb, type Db } from './store/db';
 import { IdempotencyStore } from './store/idempotencyStore';
 import { JobStore } from './store/jobStore';
 import { QueueStore } from './store/queueStore';
+import { GatewayKeyStore } from './store/gatewayKeyStore';
+import { SecretBox } from './secrets/secretBox';
+import { GatewayKeys } from './services/gatewayKeys';
 import { LocalCommandRunner } from './exec/commandRunner';
 import { SlurmScheduler } from './schedulers/slurm';
 import { LocalSlurmAccess } from './workflows/clusterAccess';
@@ -56,6 +59,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const applied = await migrateLatest(db);
     log.info({ database: maskUrl(databaseUrl), applied }, 'database ready');
 
+    const gatewayKeys = new GatewayKeys({ db, keys: new GatewayKeyStore(), box: SecretBox.open(config.secretsKeyFile, config.dataDir) });
     const clusters = new ClusterStore();
     const jobs = new JobStore();
     const queue = new QueueStore();
@@ -63,6 +67,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const access = new LocalSlurmAccess({
       run: (argv, options) => commands.run(argv, options),
       makeScheduler: () => new SlurmScheduler({ runner: commands, log: log.child({ component: 'slurm' }) }),
+      sshPrivateKey: (gatewayId) => gatewayKeys.privateKey(gatewayId),
     });
     const workQueue = new WorkQueue({ connectionString: databaseUrl, db, queue, log, concurrency: config.workerConcurrency });
     await workQueue.migrate();
@@ -78,6 +83,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     });
     const deps = {
       verifier,
+      gatewayKeys,
       db,
       allocations: new AllocationStore(),
       clusters: new ClusterService({ db, clusters, idempotency: new IdempotencyStore(), queue }),

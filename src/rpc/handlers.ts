@@ -7,6 +7,7 @@ import type { Caller } from '../domain/types';
 import { PROVIDER_TYPES } from '../domain/types';
 import { validateId } from '../domain/validation';
 import type { ClusterService } from '../services/clusterService';
+import type { GatewayKeys } from '../services/gatewayKeys';
 import type { JobService } from '../services/jobService';
 import type { AllocationStore } from '../store/allocationStore';
 import type { Db } from '../store/db';
@@ -18,6 +19,7 @@ import { base, ms } from './wire';
 
 export interface HandlerDeps {
   verifier: TokenVerifier;
+  gatewayKeys: GatewayKeys;
   jobs: JobService;
   clusters: ClusterService;
   allocations: AllocationStore;
@@ -72,10 +74,7 @@ export function clusterHandler(deps: HandlerDeps): ms.ClusterService.IHandler {
       if (!app || !app.name) throw InvalidRequestError.of('app.name', 'is required');
       throw new UnsupportedError('installApplication', 'installing applications is not available in this version');
     },
-    getGatewaySSHPublicKey: async (token) => {
-      await auth(token);
-      throw new UnsupportedError('getGatewaySSHPublicKey', 'gateway SSH keys are not available in this version');
-    },
+    getGatewaySSHPublicKey: async (token) => deps.gatewayKeys.publicKey((await auth(token)).gatewayId),
   };
 }
 

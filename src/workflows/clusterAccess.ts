@@ -59,7 +59,9 @@ export class LocalSlurmAccess implements ClusterAccess {
     return this.scheduler0;
   }
 
+  /** The gateway's key, only for clusters with hosts reached over ssh. */
   async sshPrivateKey(cluster: Cluster): Promise<string | undefined> {
+    if (cluster.nodes.every((node) => node.address === 'localhost')) return undefined;
     return this.options.sshPrivateKey?.(cluster.gatewayId);
   }
 

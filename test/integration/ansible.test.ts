@@ -2,13 +2,24 @@
 // test-only plays (test/fixtures/playbooks) that touch nothing but temp dirs.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync as mkdtempRaw, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { AnsibleRunnerBridge } from '../../src/ansible/bridge';
 import type { AnsibleEvent, AnsibleInventory, PlaybookRun } from '../../src/ansible/runner';
 import { InvalidRequestError } from '../../src/domain/errors';
 import { createLogger } from '../../src/log';
+
+/** Temp dirs of this file, removed after it. */
+const tempDirs: string[] = [];
+function mkdtempSync(prefix: string): string {
+  const dir = mkdtempRaw(prefix);
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 const PLAYBOOKS = path.resolve(__dirname, '../fixtures/playbooks');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'ms-ansible-'));
@@ -148,6 +159,13 @@ describe('AnsibleRunnerBridge', () => {
     expect(result.failures[0].message).toBe('non-zero return code (rc 3): boom-err');
   });
 
+  it('says what ansible-playbook printed when the play fails before any task', async () => {
+    const result = await bridge.run(runOf('broken.yml'));
+    expect(result.status).toBe('failed');
+    expect(result.failures).toHaveLength(1);
+    expect(result.failures[0].message).toMatch(/^ansible-runner failed \(rc [1-9]\d*\): ERROR! couldn't resolve module\/action 'ansible.builtin.no_such_module_here'/);
+  });
+
   it('names an unreachable host, while the reachable one still succeeds', async () => {
     const inventory: AnsibleInventory = {
       hosts: [{ name: 'localhost', connection: 'local' },
@@ -211,6 +229,20 @@ describe('AnsibleRunnerBridge', () => {
       expect(result.status).toBe('timeout');
       expect(result.failures).toEqual([{ task: 'Long sleep', unreachable: false, message: 'timed out after 4000 ms during task Long sleep' }]);
       expect(result.durationMs).toBeLessThan(10_000);
+      expect(await pgrepSettled(`sleep ${marker}`)).toEqual([]);
+    });
+
+    it('stops the play and rejects with the error when onEvent throws', async () => {
+      const marker = `32${randomBytes(2).readUInt16BE()}.${randomBytes(2).readUInt16BE()}`;
+      const running = bridge.run(runOf('sleep.yml', {
+        extraVars: { sleep_seconds: marker },
+        onEvent: async (e) => {
+          if (e.kind !== 'task_start') return;
+          await waitFor(() => pgrep(`sleep ${marker}`).length > 0, 20_000);
+          throw new Error('event sink is down');
+        },
+      }));
+      await expect(running).rejects.toThrow('event sink is down');
       expect(await pgrepSettled(`sleep ${marker}`)).toEqual([]);
     });
 

@@ -124,6 +124,18 @@ describe('ClusterService', () => {
     }
   });
 
+  it('makes each gateway one SSH key pair and keeps the private half sealed', async () => {
+    const a = await app.clients.cluster.getGatewaySSHPublicKey(await authz('gw-c'));
+    const again = await app.clients.cluster.getGatewaySSHPublicKey(await authz('gw-c'));
+    const b = await app.clients.cluster.getGatewaySSHPublicKey(await authz('gw-d'));
+    expect(a).toMatch(/^ecdsa-sha2-nistp256 [A-Za-z0-9+/=]+ airavata-metascheduler@gw-c$/);
+    expect(again).toBe(a);
+    expect(b).not.toBe(a);
+    const rows = await app.database.db('gateway_keys').select('private_key_sealed') as { private_key_sealed: string }[];
+    expect(rows).toHaveLength(2);
+    for (const row of rows) expect(row.private_key_sealed).not.toContain('PRIVATE KEY');
+  });
+
   it('never writes an access token into the log', async () => {
     const token = await authz('gw-c');
     await app.clients.cluster.listClusters(token);

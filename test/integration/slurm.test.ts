@@ -166,7 +166,9 @@ describe('SlurmScheduler on real Slurm', () => {
     await scheduler.cancel(running.nativeJobId);
     const [a, b] = await Promise.all([pollUntil(running, ended), pollUntil(pending, ended)]);
     expect(a).toMatchObject({ state: 'CANCELED', nativeState: 'CANCELLED' });
-    console.log(`cancelled while running: exitCode=${a.exitCode}, reason=${a.reason}`);
+    // jobcomp logs ExitCode=0:0 for it (written at cancel time): no exit code is claimed.
+    expect(a.exitCode).toBeUndefined();
+    expect(a.startTime).toBeDefined();
     expect(b).toMatchObject({ state: 'CANCELED', nativeState: 'CANCELLED' });
     expect(b.exitCode).toBeUndefined();
     await expect(scheduler.cancel(running.nativeJobId)).resolves.toBeUndefined();
@@ -220,6 +222,15 @@ describe('SlurmScheduler on real Slurm', () => {
     // The same native id under another of our ids is not this job.
     expect(await fresh.poll([{ jobId: unknown, nativeJobId: tracked.nativeJobId }])).toEqual([]);
   }, 120_000);
+
+  it('reports a job killed by a signal as 128+N, and a wall-time overrun as FAILED (TIMEOUT)', async () => {
+    const killed = await submit(batchJob({ command: ['sh', '-c', 'kill -KILL $$'] }));
+    const overrun = await submit(batchJob({ wallTimeLimit: 1, command: ['sleep', '300'] }));
+    expect(await pollUntil(killed, ended)).toMatchObject({ state: 'FAILED', exitCode: 137 });
+    const timeout = await pollUntil(overrun, ended, 150_000);
+    console.log(`wall-time overrun: ${JSON.stringify(timeout)}`);
+    expect(timeout).toMatchObject({ state: 'FAILED', nativeState: 'TIMEOUT', reason: expect.stringContaining('TIMEOUT') });
+  }, 180_000);
 
   it('measures sbatch submissions per second: submit() vs a raw sbatch loop', async () => {
     const count = 50;

@@ -99,6 +99,10 @@ describe('jobcomp records', () => {
     expect(pending).toMatchObject({ state: 'CANCELED' });
     expect(pending.exitCode).toBeUndefined();
     expect(pending.startTime).toBeUndefined();
+    const cancelled = statusFromJobcomp('a', parseJobcompRecord(line(6, 'ms-a', 'CANCELLED', '0:0')) as JobcompRecord);
+    expect(cancelled).toMatchObject({ state: 'CANCELED', startTime: expect.any(Number) });
+    expect(cancelled.exitCode).toBeUndefined();
+    expect(statusFromJobcomp('a', parseJobcompRecord(line(6, 'ms-a', 'CANCELLED', '0:15')) as JobcompRecord).exitCode).toBe(143);
   });
 
   it('lets a live squeue state win over a completion record until the job is completing or gone', () => {

@@ -20,11 +20,15 @@ export function statusFromSqueue(jobId: string, entry: SqueueEntry): NativeJobSt
 /**
  * A job that got no nodes (cancelled while pending: NodeList=(null)) never ran, so it has no exit
  * code and no start time; for the others the exit code follows exitCodeFromSlurm (signal -> 128+N).
+ * Except a CANCELLED job logged as ExitCode=0:0: slurmctld writes the line when it cancels, before
+ * the killed batch step reports back (seen on 22.05 for a running `sleep 60`), so that 0 is not an
+ * exit status and is left out.
  */
 export function statusFromJobcomp(jobId: string, record: JobcompRecord): NativeJobStatus {
   const nativeState = slurmStateWord(record.jobState);
   const ran = record.nodeList !== NEVER_RAN_NODELIST;
-  const exitCode = ran ? exitCodeFromSlurm(record.exitCode) : undefined;
+  const unreported = nativeState === 'CANCELLED' && record.exitCode === '0:0';
+  const exitCode = ran && !unreported ? exitCodeFromSlurm(record.exitCode) : undefined;
   const state = mapSlurmState(nativeState, exitCode);
   const status: NativeJobStatus = { jobId, nativeJobId: record.nativeJobId, state, nativeState };
   if (exitCode !== undefined) status.exitCode = exitCode;

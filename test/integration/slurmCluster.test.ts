@@ -1,0 +1,220 @@
+// End to end through the real Thrift interface against the service as a process: a Slurm cluster
+// built on this machine by our playbooks through ansible-runner, serial and MPI jobs run on it to
+// their end, the service killed while jobs run, and the cluster deleted. Everything is real:
+// Postgres, graphile-worker, ansible-runner, munge, slurmctld, slurmd, Open MPI.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import Int64 from 'node-int64';
+import { connectClients, type ServiceClients } from '../../src/client/connect';
+import { base, ms } from '../../src/rpc/wire';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { authz, TEST_SECRET } from '../support/tokens';
+
+jest.setTimeout(15 * 60_000);
+
+const { JobState } = base;
+const END = new Set([JobState.COMPLETE, JobState.FAILED, JobState.CANCELED]);
+const sleep = (ms_: number) => new Promise((resolve) => setTimeout(resolve, ms_));
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(500);
+  }
+}
+
+function daemons(): string[] {
+  return ['slurmctld', 'slurmd'].filter((name) => spawnSync('pgrep', ['-x', name]).status === 0);
+}
+
+describe('a Slurm cluster on this machine, through the Thrift API', () => {
+  let database: TestDatabase;
+  let dataDir: string;
+  let port: number;
+  let service: ServiceProcess;
+  let clients: ServiceClients;
+  let token: base.AuthzToken;
+  let clusterId: string;
+  let mpiProgram: string;
+
+  const start = async (): Promise<void> => {
+    service = await startServiceProcess({
+      DATABASE_URL: database.url, DATA_DIR: dataDir, THRIFT_PORT: String(port), AUTH_HS256_SECRET: TEST_SECRET,
+      MONITOR_INTERVAL_MS: '500', LOG_LEVEL: 'info',
+    });
+    clients = await connectClients({ host: '127.0.0.1', port });
+  };
+  const stop = async (signal: NodeJS.Signals): Promise<number | string> => {
+    clients.close();
+    service.child.kill(signal);
+    return service.exited;
+  };
+  const job = (jobId: string) => clients.job.getJob(token, jobId);
+  const ended = (jobId: string, timeoutMs = 120_000) => until(`job ${jobId} to end`, timeoutMs, async () => {
+    const model = await job(jobId);
+    const last = model.jobStatuses?.at(-1)?.jobState;
+    return last !== undefined && END.has(last) ? model : undefined;
+  });
+  const cluster = (id = clusterId) => clients.cluster.getCluster(token, id);
+  const clusterIn = (id: string, states: ms.ClusterState[], timeoutMs: number) =>
+    until(`cluster ${id} to reach ${states.map((s) => ms.ClusterState[s]).join('/')}`, timeoutMs, async () => {
+      const c = await cluster(id);
+      return states.includes(c.state) ? c : undefined;
+    });
+  const submit = (name: string, command: string[], extra: Partial<ms.IJobSpecArgs> = {}) =>
+    clients.job.submitJob(token, new ms.JobSpec({ jobName: name, parallelism: base.ApplicationParallelismType.SERIAL, command, ...extra }));
+  const states = (model: base.JobModel) => (model.jobStatuses ?? []).map((s) => JobState[s.jobState]);
+
+  beforeAll(async () => {
+    const busy = daemons();
+    if (busy.length > 0) throw new Error(`Slurm daemons already run on this machine (${busy.join(', ')}): this test builds its own cluster`);
+    database = await createTestDatabase({ migrate: false });
+    dataDir = mkdtempSync(path.join(tmpdir(), 'ms-slurm-e2e-'));
+    port = await freePort();
+    token = await authz('gw-slurm', 'operator');
+    // A real MPI program that communicates: a reduction of the ranks, printed by rank 0.
+    const source = path.join(dataDir, 'reduce.c');
+    writeFileSync(source, [
+      '#include <mpi.h>', '#include <stdio.h>',
+      'int main(int argc, char **argv) { int rank, size, sum = 0; MPI_Init(&argc, &argv);',
+      '  MPI_Comm_rank(MPI_COMM_WORLD, &rank); MPI_Comm_size(MPI_COMM_WORLD, &size);',
+      '  MPI_Reduce(&rank, &sum, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);',
+      '  if (rank == 0) printf("ranks=%d sum=%d\\n", size, sum); MPI_Finalize(); return 0; }', '',
+    ].join('\n'));
+    mpiProgram = path.join(dataDir, 'reduce');
+    execFileSync('mpicc', ['-o', mpiProgram, source]);
+    await start();
+  });
+
+  afterAll(async () => {
+    if (clients && service.child.exitCode === null) {
+      // Leave the machine as we found it even when a test failed half-way.
+      const live = (await clients.cluster.listClusters(token)).filter((c) => c.state !== ms.ClusterState.TERMINATED);
+      for (const c of live) await clients.cluster.deleteCluster(token, c.clusterId).catch(() => undefined);
+      for (const c of live) await clusterIn(c.clusterId, [ms.ClusterState.TERMINATED, ms.ClusterState.FAILED], 180_000).catch(() => undefined);
+      await stop('SIGTERM');
+    }
+    await database?.drop();
+  });
+
+  it('reports a playbook failure as FAILED, naming the task and the host', async () => {
+    const badId = await clients.cluster.createCluster(token, new ms.ClusterSpec({
+      name: 'broken', kind: ms.ClusterKind.SLURM, provider: ms.ProviderType.STATIC,
+      hosts: [new ms.HostSpec({ address: 'localhost' })],
+      clusterOptions: new Map([['slurm_proctrack_type', 'proctrack/bogus']]),
+    }));
+    const failed = await clusterIn(badId, [ms.ClusterState.FAILED, ms.ClusterState.READY], 300_000);
+    expect(ms.ClusterState[failed.state]).toBe('FAILED');
+    expect(failed.failures.length).toBeGreaterThan(0);
+    expect(failed.failures[0]).toMatchObject({ step: 'configure', host: 'localhost', task: expect.any(String) });
+    expect(failed.failures[0].message.length).toBeGreaterThan(0);
+    expect(failed.stateReason).toContain(failed.failures[0].task as string);
+    // It is torn down like any other, so the machine is free for the next cluster.
+    await clients.cluster.deleteCluster(token, badId);
+    await clusterIn(badId, [ms.ClusterState.TERMINATED], 300_000);
+    expect(daemons()).toEqual([]);
+  });
+
+  it('builds a cluster to READY with live events, and the same clientToken returns it', async () => {
+    const spec = new ms.ClusterSpec({
+      name: 'local', kind: ms.ClusterKind.SLURM, provider: ms.ProviderType.STATIC, clientToken: 'e2e-local',
+      hosts: [new ms.HostSpec({ address: 'localhost' })],
+      // Slurm forgets ended jobs 10 s after they end: the kill test outlasts that.
+      clusterOptions: new Map([['slurm_min_job_age', '10']]),
+    });
+    clusterId = await clients.cluster.createCluster(token, spec);
+    expect(await clients.cluster.createCluster(token, spec)).toBe(clusterId);
+    let seenWhileBuilding = 0;
+    let afterSeq = new Int64(0);
+    const ready = await until('READY', 300_000, async () => {
+      const events = await clients.cluster.getClusterEvents(token, clusterId, afterSeq);
+      if (events.length > 0) afterSeq = events[events.length - 1].seq;
+      const c = await cluster();
+      if (c.state === ms.ClusterState.CONFIGURING) seenWhileBuilding += events.filter((e) => e.kind === 'task').length;
+      if (c.state === ms.ClusterState.FAILED) throw new Error(`cluster FAILED: ${c.stateReason}`);
+      return c.state === ms.ClusterState.READY ? c : undefined;
+    });
+    expect(seenWhileBuilding).toBeGreaterThan(0);
+    expect(ready.nodes.map((n) => ms.NodeState[n.state])).toEqual(['CONFIGURED']);
+    const events = await clients.cluster.getClusterEvents(token, clusterId, new Int64(0));
+    const tasks = events.filter((e) => e.kind === 'task');
+    expect(tasks.every((e) => e.host === 'localhost' && e.task)).toBe(true);
+    expect(events.some((e) => e.kind === 'verify')).toBe(true);
+    expect(events.map((e) => e.message.split(':')[0]).filter((m) => /^[A-Z_]+$/.test(m)))
+      .toEqual(['REQUESTED', 'PROVISIONING', 'CONFIGURING', 'READY']);
+    expect(spawnSync('sinfo', ['-h', '-o', '%T']).stdout.toString().trim()).toBe('idle');
+  });
+
+  it('runs a serial job to COMPLETE with its stdout, chosen by the meta-scheduler', async () => {
+    const handle = await submit('hello', ['/bin/echo', 'hello from', 'slurm; $(touch /tmp/ms-pwned)']);
+    expect(handle.clusterId).toBe(clusterId);
+    const model = await ended(handle.jobId);
+    expect(states(model)).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
+    expect(model.exitCode).toBe(0);
+    expect(model.stdOut).toBe('hello from slurm; $(touch /tmp/ms-pwned)\n');
+    expect(model.jobStatuses?.[0].reason).toContain('meta-scheduler chose cluster local');
+    expect(spawnSync('test', ['-e', '/tmp/ms-pwned']).status).not.toBe(0);
+  });
+
+  it('runs a 2-rank MPI program that communicates', async () => {
+    const handle = await submit('reduce', [mpiProgram], { parallelism: base.ApplicationParallelismType.MPI, totalCPUCount: 2 });
+    const model = await ended(handle.jobId);
+    expect(states(model)).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
+    expect(model.stdOut).toContain('ranks=2 sum=1');
+  });
+
+  it('ends a job exiting 3 FAILED with exitCode 3', async () => {
+    const model = await ended((await submit('three', ['/bin/sh', '-c', 'exit 3'])).jobId);
+    expect(states(model)).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'FAILED']);
+    expect(model.exitCode).toBe(3);
+  });
+
+  it('cancels a sleeping job: CANCELED', async () => {
+    const handle = await submit('sleeper', ['/bin/sleep', '300']);
+    await until('sleeper ACTIVE', 60_000, async () => ((await job(handle.jobId)).jobStatuses?.at(-1)?.jobState === JobState.ACTIVE ? true : undefined));
+    await clients.job.cancelJob(token, handle.jobId);
+    const model = await ended(handle.jobId);
+    expect(states(model)).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'CANCELED']);
+  });
+
+  it('refuses a job no cluster could ever run, naming the field', async () => {
+    await expect(submit('huge', ['/bin/true'], { parallelism: base.ApplicationParallelismType.MPI, totalCPUCount: 512 }))
+      .rejects.toMatchObject({ message: expect.stringContaining('spec.totalCPUCount') });
+  });
+
+  it('reports the true final state of jobs that ended while the service was down past MinJobAge', async () => {
+    const handles = await Promise.all([1, 2, 3].map((i) => submit(`while-down-${i}`, ['/bin/sh', '-c', `sleep 3; echo done ${i}; exit ${i - 1}`])));
+    await until('jobs dispatched', 60_000, async () => {
+      const models = await Promise.all(handles.map((h) => job(h.jobId)));
+      return models.every((m) => (m.jobStatuses?.length ?? 0) >= 2) ? true : undefined;
+    });
+    expect(await stop('SIGKILL')).toBe('SIGKILL');
+    // The jobs end, then Slurm forgets them (MinJobAge 10 s) while nobody watches.
+    await until('Slurm to forget the jobs', 90_000, async () => {
+      const names = spawnSync('squeue', ['-h', '-a', '-o', '%j']).stdout.toString();
+      return handles.every((h) => !names.includes(h.jobId)) ? true : undefined;
+    });
+    await sleep(12_000);
+    await start();
+    const models = await Promise.all(handles.map((h) => ended(h.jobId)));
+    expect(models.map((m) => [states(m).at(-1), m.exitCode])).toEqual([['COMPLETE', 0], ['FAILED', 1], ['FAILED', 2]]);
+    models.forEach((m, i) => expect(m.stdOut).toBe(`done ${i + 1}\n`));
+    // No job ran twice: Slurm's own completion log has each of them once.
+    const log = spawnSync('cat', ['/var/log/slurm/jobcomp.log']).stdout.toString();
+    for (const h of handles) expect(log.split(`Name=ms-${h.jobId} `).length - 1).toBe(1);
+  });
+
+  it('deletes the cluster: TERMINATED, and the daemons it started are gone', async () => {
+    await clients.cluster.deleteCluster(token, clusterId);
+    const c = await clusterIn(clusterId, [ms.ClusterState.TERMINATED, ms.ClusterState.FAILED], 300_000);
+    expect(ms.ClusterState[c.state]).toBe('TERMINATED');
+    expect(c.nodes.map((n) => ms.NodeState[n.state])).toEqual(['RELEASED']);
+    expect(daemons()).toEqual([]);
+  });
+});
