@@ -30,6 +30,8 @@ const GATEWAY = 'bench-gateway';
 const SEEDED_JOBS = 1000;
 /** Latency slots per run: far above what this runtime can serve (~20k calls/s). */
 const SAMPLES_PER_SECOND = 100_000;
+/** How long after the measured window a call may still be waited for. */
+const STALL_MS = 10_000;
 const TARGETS = { submitPerSec: 5000, submitVsRaw: 0.3, submitP99Ms: 25, getPerSec: 10_000, atConcurrency: 64 };
 
 interface Options {
@@ -112,8 +114,10 @@ async function runScenario(
   const measureStart = started + options.warmup * 1000;
   const measureEnd = measureStart + options.seconds * 1000;
   let lastDone = measureStart;
+  let running = count;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.all(clients.map(async (client, worker) => {
+    const workers = Promise.all(clients.map(async (client, worker) => {
       const call = scenario.makeCall(client, worker);
       let consecutiveErrors = 0;
       while (!aborted) {
@@ -134,8 +138,15 @@ async function runScenario(
           if (t1 > lastDone) lastDone = t1;
         }
       }
+      running -= 1;
     }));
+    // A call that never comes back must not hold the run: give up on it STALL_MS after the window.
+    const stalled = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, measureEnd + STALL_MS - performance.now());
+    });
+    await Promise.race([workers, stalled]);
   } finally {
+    clearTimeout(timer);
     for (const client of clients) client.close();
   }
   const sorted = recorder.sorted();
@@ -150,8 +161,8 @@ async function runScenario(
     perSecond: seconds > 0 ? calls / seconds : 0,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
-    errors,
-    firstError,
+    errors: errors + running,
+    firstError: running > 0 ? `${running} clients still waiting for a reply ${STALL_MS / 1000} s after the window` : firstError,
     overflow: recorder.overflow,
   };
 }
@@ -201,7 +212,7 @@ async function main(): Promise<number> {
 
   // Bounded in time whatever happens: setup, every run (warm-up, window, a call timeout), teardown.
   const runs = 4 * options.concurrency.length; // at most four scenarios
-  const budgetMs = 180_000 + runs * (options.warmup + options.seconds + 15) * 1000;
+  const budgetMs = 180_000 + runs * (options.warmup + options.seconds + STALL_MS / 1000 + 5) * 1000;
   setTimeout(() => {
     process.stderr.write(`bench/rpc: still running after ${Math.round(budgetMs / 1000)} s; giving up\n`);
     process.exit(1);

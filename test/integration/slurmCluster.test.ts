@@ -4,10 +4,13 @@
 // Postgres, graphile-worker, ansible-runner, munge, slurmctld, slurmd, Open MPI.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import Int64 from 'node-int64';
+import { AnsibleRunnerBridge } from '../../src/ansible/bridge';
+import { PLAYBOOK_DIR } from '../../src/app';
 import { connectClients, type ServiceClients } from '../../src/client/connect';
+import { createLogger } from '../../src/log';
 import { base, ms } from '../../src/rpc/wire';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
@@ -149,6 +152,22 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
     expect(events.map((e) => e.message.split(':')[0]).filter((m) => /^[A-Z_]+$/.test(m)))
       .toEqual(['REQUESTED', 'PROVISIONING', 'CONFIGURING', 'READY']);
     expect(spawnSync('sinfo', ['-h', '-o', '%T']).stdout.toString().trim()).toBe('idle');
+  });
+
+  it('changes nothing when the playbook runs again on the built cluster', async () => {
+    const bridge = new AnsibleRunnerBridge({ dataDir, playbookDir: PLAYBOOK_DIR, log: createLogger('silent') });
+    // The same inventory and variables the service used to build it.
+    const result = await bridge.run({
+      playbook: 'slurm.yml',
+      inventory: {
+        hosts: [{ name: 'localhost', connection: 'local', vars: { slurm_node_name: hostname() } }],
+        groups: { slurm_controller: ['localhost'], slurm_workers: ['localhost'] },
+      },
+      extraVars: { ms_cluster_id: clusterId, slurm_cluster_name: 'local', slurm_min_job_age: 10 },
+      timeoutMs: 300_000,
+    });
+    expect(result.status).toBe('successful');
+    expect(result.changed).toBe(0);
   });
 
   it('runs a serial job to COMPLETE with its stdout, chosen by the meta-scheduler', async () => {
