@@ -71,8 +71,9 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     });
     const workQueue = new WorkQueue({ connectionString: databaseUrl, db, queue, log, concurrency: config.workerConcurrency });
     await workQueue.migrate();
+    const shutdown = new AbortController();
     const clusterWorkflow = new ClusterWorkflow({
-      db, clusters, jobs, queue, access, log,
+      db, clusters, jobs, queue, access, log, shutdown: shutdown.signal,
       ansible: new AnsibleRunnerBridge({ dataDir: config.dataDir, playbookDir: PLAYBOOK_DIR, log: log.child({ component: 'ansible' }) }),
       playbookTimeoutMs: config.playbookTimeoutMs,
     });
@@ -106,6 +107,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       db,
       async stop() {
         const { drained } = await rpc.close(config.shutdownGraceMs);
+        shutdown.abort();
         await workQueue.stop();
         await db.destroy();
         await embedded?.stop();

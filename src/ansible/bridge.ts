@@ -31,6 +31,18 @@ export interface AnsibleRunnerBridgeOptions {
 
 type StopReason = 'canceled' | 'timeout';
 
+/** How the ansible-runner process went, beyond what its artifacts say. */
+interface ExecOutcome {
+  stopReason?: StopReason;
+  exitCode?: number;
+  /** Set when ansible-runner could not be started at all (e.g. not installed). */
+  startError?: string;
+  /** First lines of plain (non-event) output, e.g. ansible-playbook's "ERROR! ...". */
+  outputHead: string[];
+  stderrTail: string[];
+  lastTask?: string;
+}
+
 /**
  * The environment ansible-runner gets: an allow-list, not ours. ansible-runner writes its whole
  * environment into artifacts/<ident>/command, and the service's holds secrets (AUTH_HS256_SECRET,
@@ -96,7 +108,7 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
     this.log.info({ ...logCtx, dir: runDir.dir, hosts: run.inventory.hosts.map((h) => h.name), tags: run.tags ?? [] },
       'ansible run started');
     const translator = new EventTranslator(secrets);
-    let outcome: Awaited<ReturnType<AnsibleRunnerBridge['execute']>> | undefined;
+    let outcome: ExecOutcome | undefined;
     try {
       outcome = await this.execute(run, runDir, translator, secrets);
     } finally {
@@ -118,8 +130,7 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
   }
 
   /** Spawns ansible-runner, streams its events to onEvent and stops it on abort or timeout. */
-  private async execute(run: PlaybookRun, runDir: RunDir, translator: EventTranslator, secrets: SecretSet):
-    Promise<{ stopReason?: StopReason; exitCode?: number; startError?: string; outputHead: string[]; stderrTail: string[]; lastTask?: string }> {
+  private async execute(run: PlaybookRun, runDir: RunDir, translator: EventTranslator, secrets: SecretSet): Promise<ExecOutcome> {
     const args = ['run', runDir.dir, '-p', run.playbook, '--project-dir', this.playbookDir, '-i', runDir.ident, '--json'];
     const child = execa(this.binary, args, {
       cwd: runDir.dir, env: childEnv(), extendEnv: false, detached: true, cleanup: false,
@@ -129,8 +140,11 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
     const tree = child.pid !== undefined ? new ProcessTree(child.pid) : undefined;
     let stopReason: StopReason | undefined;
     let graceTimer: NodeJS.Timeout | undefined;
+    let exited = false;
+    child.once('exit', () => { exited = true; });
     const stop = (reason: StopReason): void => {
-      if (stopReason || !tree) return;
+      // After exit the run is over: a late timer must not relabel a finished run, nor signal a reused pid.
+      if (stopReason || !tree || exited) return;
       stopReason = reason;
       this.log.info({ ...logCtx, reason }, 'stopping ansible run');
       tree.snapshot();
@@ -203,7 +217,7 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
   }
 
   private result(run: PlaybookRun, runDir: RunDir, translator: EventTranslator,
-    outcome: Awaited<ReturnType<AnsibleRunnerBridge['execute']>> | undefined, started: number): PlaybookResult {
+    outcome: ExecOutcome | undefined, started: number): PlaybookResult {
     const durationMs = Date.now() - started;
     const statusFile = readTrimmed(path.join(runDir.artifactDir, 'status'));
     const rcText = readTrimmed(path.join(runDir.artifactDir, 'rc'));

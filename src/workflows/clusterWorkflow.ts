@@ -23,6 +23,8 @@ export interface ClusterWorkflowDeps {
   log: Logger;
   /** Longest a playbook may run. */
   playbookTimeoutMs: number;
+  /** Aborted when the service stops: a playbook in progress is canceled and its run resumes later. */
+  shutdown?: AbortSignal;
   now?: () => number;
 }
 
@@ -170,8 +172,13 @@ export class ClusterWorkflow {
       extraVars: clusterExtraVars(cluster),
       sshPrivateKey: await this.deps.access.sshPrivateKey(cluster),
       timeoutMs: this.deps.playbookTimeoutMs,
+      signal: this.deps.shutdown,
       onEvent: (event) => this.onAnsibleEvent(cluster.clusterId, event),
     });
+    if (result.status === 'canceled') {
+      // Not the cluster's fault: the queue runs this step again after the service is back.
+      throw new Error(`${step}: ${playbook} interrupted by the service stopping`);
+    }
     await this.event(cluster.clusterId, {
       kind: 'step', time: this.now(),
       message: `${step}: ${playbook} ${result.status} in ${Math.round(result.durationMs / 1000)} s, ${result.changed} changed`,

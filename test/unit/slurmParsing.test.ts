@@ -95,6 +95,10 @@ describe('jobcomp records', () => {
     expect(failed.endTime! - failed.startTime!).toBe(3000);
     const timeout = statusFromJobcomp('a', parseJobcompRecord(line(5, 'ms-a', 'TIMEOUT', '0:15')) as JobcompRecord);
     expect(timeout).toMatchObject({ state: 'FAILED', exitCode: 143, reason: expect.stringContaining('TIMEOUT') });
+    // What 22.05 really logs for a wall-time overrun: 0:0, written before the step reported.
+    const timeout00 = statusFromJobcomp('a', parseJobcompRecord(line(5, 'ms-a', 'TIMEOUT', '0:0')) as JobcompRecord);
+    expect(timeout00).toMatchObject({ state: 'FAILED', reason: 'Slurm TIMEOUT, ExitCode=0:0' });
+    expect(timeout00.exitCode).toBeUndefined();
     const pending = statusFromJobcomp('a', parseJobcompRecord(line(6, 'ms-a', 'CANCELLED', '0:0', '(null)')) as JobcompRecord);
     expect(pending).toMatchObject({ state: 'CANCELED' });
     expect(pending.exitCode).toBeUndefined();

@@ -4,6 +4,9 @@ import { NEVER_RAN_NODELIST, type JobcompRecord } from './jobcomp';
 import type { SqueueEntry } from './squeue';
 import { exitCodeFromSlurm, isEnded, mapSlurmState, parseSlurmTime, slurmStateWord } from './states';
 
+/** States in which slurmctld, not the job's own exit, ended the job. */
+const ENDED_BY_SLURM = new Set(['CANCELLED', 'TIMEOUT', 'DEADLINE', 'PREEMPTED', 'NODE_FAIL', 'BOOT_FAIL']);
+
 export function statusFromSqueue(jobId: string, entry: SqueueEntry): NativeJobStatus {
   const nativeState = slurmStateWord(entry.state);
   const state = mapSlurmState(nativeState);
@@ -20,14 +23,14 @@ export function statusFromSqueue(jobId: string, entry: SqueueEntry): NativeJobSt
 /**
  * A job that got no nodes (cancelled while pending: NodeList=(null)) never ran, so it has no exit
  * code and no start time; for the others the exit code follows exitCodeFromSlurm (signal -> 128+N).
- * Except a CANCELLED job logged as ExitCode=0:0: slurmctld writes the line when it cancels, before
- * the killed batch step reports back (seen on 22.05 for a running `sleep 60`), so that 0 is not an
- * exit status and is left out.
+ * Except ExitCode=0:0 on a job Slurm itself ended (cancelled, out of time, ...): slurmctld writes
+ * the line when it ends the job, before the killed batch step reports back (seen on 22.05 for a
+ * cancelled `sleep 60` and a TIMEOUT), so that 0 is not an exit status and is left out.
  */
 export function statusFromJobcomp(jobId: string, record: JobcompRecord): NativeJobStatus {
   const nativeState = slurmStateWord(record.jobState);
   const ran = record.nodeList !== NEVER_RAN_NODELIST;
-  const unreported = nativeState === 'CANCELLED' && record.exitCode === '0:0';
+  const unreported = ENDED_BY_SLURM.has(nativeState) && record.exitCode === '0:0';
   const exitCode = ran && !unreported ? exitCodeFromSlurm(record.exitCode) : undefined;
   const state = mapSlurmState(nativeState, exitCode);
   const status: NativeJobStatus = { jobId, nativeJobId: record.nativeJobId, state, nativeState };
