@@ -21,7 +21,7 @@ import { createLogger, maskUrl } from '../src/log';
 import { base, ms } from '../src/rpc/wire';
 import { assertLoopback, createBenchDatabase, type BenchDatabase } from './support/database';
 import { LatencyRecorder, percentile } from './support/latency';
-import { describeMachine } from './support/machine';
+import { cpuBetween, cpuSnapshot, describeMachine, type CpuSnapshot } from './support/machine';
 import { startRawNoopServer, type RawServer } from './support/rawServer';
 
 const HOST = '127.0.0.1';
@@ -63,6 +63,9 @@ interface Result {
   errors: number;
   firstError?: string;
   overflow: number;
+  /** CPU during the measured window, percent of one core: this process (clients and servers), the machine. */
+  processCpu: number;
+  machineCpu: number;
 }
 
 let aborted = false;
@@ -102,7 +105,7 @@ function parseOptions(argv: string[]): Options {
 
 /** Opens `count` connections (each its own socket), runs warm-up then the measured window, closes them. */
 async function runScenario(
-  scenario: Scenario, count: number, options: Options, transport: ThriftTransport, recorder: LatencyRecorder,
+  scenario: Scenario, count: number, options: Options, transport: ThriftTransport, recorder: LatencyRecorder, cores: number,
 ): Promise<Result> {
   const clients = await Promise.all(
     Array.from({ length: count }, () => connectClients({ host: HOST, port: scenario.port, transport, timeoutMs: 10_000 })),
@@ -116,6 +119,8 @@ async function runScenario(
   let lastDone = measureStart;
   let running = count;
   let timer: NodeJS.Timeout | undefined;
+  let cpuAtStart: CpuSnapshot | undefined;
+  const startTimer = setTimeout(() => (cpuAtStart = cpuSnapshot()), measureStart - performance.now());
   try {
     const workers = Promise.all(clients.map(async (client, worker) => {
       const call = scenario.makeCall(client, worker);
@@ -147,8 +152,10 @@ async function runScenario(
     await Promise.race([workers, stalled]);
   } finally {
     clearTimeout(timer);
+    clearTimeout(startTimer);
     for (const client of clients) client.close();
   }
+  const cpu = cpuAtStart ? cpuBetween(cpuAtStart, cpuSnapshot(), cores) : { processPct: Number.NaN, machinePct: Number.NaN };
   const sorted = recorder.sorted();
   const calls = recorder.recorded + recorder.overflow;
   // Calls are those started inside the window; the window ends when the last of them completed.
@@ -164,6 +171,8 @@ async function runScenario(
     errors: errors + running,
     firstError: running > 0 ? `${running} clients still waiting for a reply ${STALL_MS / 1000} s after the window` : firstError,
     overflow: recorder.overflow,
+    processCpu: cpu.processPct,
+    machineCpu: cpu.machinePct,
   };
 }
 
@@ -174,13 +183,13 @@ function fmt(value: number, digits: number): string {
 function table(results: Result[]): string {
   const raw = new Map(results.filter((r) => r.scenario === 'raw no-op').map((r) => [r.concurrency, r.perSecond]));
   const lines = [
-    '| scenario | clients | calls | calls/s | p50 ms | p99 ms | x raw | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| scenario | clients | calls | calls/s | p50 ms | p99 ms | x raw | errors | CPU bench proc | CPU machine |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     const rawRate = raw.get(r.concurrency);
     const ratio = rawRate ? fmt(r.perSecond / rawRate, 2) : '-';
-    lines.push(`| ${r.scenario} | ${r.concurrency} | ${r.calls} | ${fmt(r.perSecond, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${ratio} | ${r.errors} |`);
+    lines.push(`| ${r.scenario} | ${r.concurrency} | ${r.calls} | ${fmt(r.perSecond, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${ratio} | ${r.errors} | ${fmt(r.processCpu, 0)}% | ${fmt(r.machineCpu, 0)}% |`);
   }
   return lines.join('\n');
 }
@@ -309,7 +318,7 @@ async function main(): Promise<number> {
     for (const scenario of selected) {
       for (const count of options.concurrency) {
         if (aborted) break;
-        const result = await runScenario(scenario, count, options, transport, recorder);
+        const result = await runScenario(scenario, count, options, transport, recorder, machine.cores);
         results.push(result);
         process.stderr.write(`  ${scenario.name} x${count}: ${fmt(result.perSecond, 0)} calls/s, p99 ${fmt(result.p99, 2)} ms` +
           `${result.errors ? `, ${result.errors} errors (${result.firstError})` : ''}\n`);
@@ -327,7 +336,9 @@ async function main(): Promise<number> {
     '',
     `machine:   ${machine.cores} cores, ${machine.cpuModel}, ${machine.os}`,
     `node:      ${machine.node}`,
-    `load:      1-min load average ${loadBefore.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end (other work on the machine skews every figure)`,
+    `load:      1-min load average ${loadBefore.toFixed(2)} before the runs (other work on the machine skews every figure)`,
+    `CPU:       percent of one core during each measured window; "bench proc" is this process (clients and both`,
+    `           servers on one event loop, 100% = saturated), "machine" all cores (max ${machine.cores * 100}%: includes Postgres)`,
     `transport: ${transport} (binary protocol, multiplexed), 127.0.0.1, clients and servers in this one process`,
     `database:  ${database}; pool ${pool}`,
     `runs:      ${options.warmup} s warm-up + ${options.seconds} s measured, each client its own connection, calls back to back`,

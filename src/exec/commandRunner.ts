@@ -84,10 +84,11 @@ export class LocalCommandRunner implements CommandRunner {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
     if (argv.length === 0 || argv[0] === '') throw new CommandError('spawn', argv, 'empty command');
     const [file, ...args] = argv;
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     const subprocess = execa(file, args, {
       reject: false,
       shell: false,
-      timeout: options.timeoutMs ?? this.defaultTimeoutMs,
+      timeout: timeoutMs,
       killSignal: 'SIGTERM',
       forceKillAfterDelay: this.killGraceMs,
       cancelSignal: options.signal,
@@ -102,15 +103,31 @@ export class LocalCommandRunner implements CommandRunner {
       // Bytes are counted by callers (file offsets): a trailing newline is data.
       stripFinalNewline: false,
     });
+    // execa's timeout and cancelSignal kill only the child; a grandchild still holding stdout open
+    // would keep the call waiting for as long as it lives. So the whole group gets the signal,
+    // then SIGKILL after the grace period.
     const pid = subprocess.pid;
-    const result = await subprocess;
-    if (result.timedOut || result.isCanceled || result.signal !== undefined) killGroup(pid);
+    const timers: NodeJS.Timeout[] = [];
+    const killAll = (): void => {
+      killGroup(pid, 'SIGTERM');
+      timers.push(setTimeout(() => killGroup(pid, 'SIGKILL'), this.killGraceMs));
+    };
+    timers.push(setTimeout(killAll, timeoutMs));
+    options.signal?.addEventListener('abort', killAll, { once: true });
+    let result;
+    try {
+      result = await subprocess;
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', killAll);
+    }
+    if (result.timedOut || result.isCanceled || result.signal !== undefined) killGroup(pid, 'SIGKILL');
 
     const stdout = typeof result.stdout === 'string' ? result.stdout : '';
     const stderr = typeof result.stderr === 'string' ? result.stderr : '';
     const shown = argv.join(' ');
     if (result.timedOut) {
-      throw new CommandError('timeout', argv, `${shown}: timed out after ${options.timeoutMs ?? this.defaultTimeoutMs} ms`, stderr);
+      throw new CommandError('timeout', argv, `${shown}: timed out after ${timeoutMs} ms`, stderr);
     }
     if (result.isCanceled) throw new CommandError('canceled', argv, `${shown}: canceled`, stderr);
     if (result.isMaxBuffer) throw new CommandError('maxBuffer', argv, `${shown}: output past the buffer limit`, stderr);
@@ -123,11 +140,11 @@ export class LocalCommandRunner implements CommandRunner {
   }
 }
 
-/** The child led its own group; whatever it left behind there goes too. */
-function killGroup(pid: number | undefined): void {
+/** The child leads its own group (detached); whatever it started there goes too. */
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   if (pid === undefined) return;
   try {
-    process.kill(-pid, 'SIGKILL');
+    process.kill(-pid, signal);
   } catch {
     // ESRCH: the group is already empty.
   }
