@@ -171,16 +171,16 @@ export class JobStore {
   }
 
   async work(db: Queryable, jobId: string): Promise<JobWork | undefined> {
-    const row = await db('jobs').select('id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir')
-      .where({ id: jobId }).first<Pick<JobRow, 'id' | 'gateway_id' | 'spec' | 'state' | 'cluster_id' | 'native_job_id' | 'working_dir'> | undefined>();
+    const row = await workRows(db)
+      .where({ id: jobId }).first<WorkRow | undefined>();
     return row ? toWork(row) : undefined;
   }
 
   /** Dispatched jobs of a cluster that have not ended: what its monitor watches. */
   async liveOnCluster(db: Queryable, clusterId: string): Promise<JobWork[]> {
-    const rows = await db('jobs').select('id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir')
+    const rows = await workRows(db)
       .where({ cluster_id: clusterId }).whereIn('state', ['QUEUED', 'ACTIVE', 'SUSPENDED', 'UNKNOWN'])
-      .whereNotNull('native_job_id') as Pick<JobRow, 'id' | 'gateway_id' | 'spec' | 'state' | 'cluster_id' | 'native_job_id' | 'working_dir'>[];
+      .whereNotNull('native_job_id') as WorkRow[];
     return rows.map(toWork);
   }
 
@@ -192,9 +192,9 @@ export class JobStore {
 
   /** Jobs of a gateway waiting for the meta-scheduler to find them a cluster, oldest first. */
   async waiting(db: Queryable, gatewayId: string, limit: number): Promise<JobWork[]> {
-    const rows = await db('jobs').select('id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir')
+    const rows = await workRows(db)
       .where({ gateway_id: gatewayId, state: 'SUBMITTED' }).whereNull('cluster_id')
-      .orderBy('created_at').limit(limit) as Pick<JobRow, 'id' | 'gateway_id' | 'spec' | 'state' | 'cluster_id' | 'native_job_id' | 'working_dir'>[];
+      .orderBy('created_at').limit(limit) as WorkRow[];
     return rows.map(toWork);
   }
 
@@ -247,13 +247,21 @@ export class JobStore {
 
   /** Locks a job row for a worker (no gateway scope: workers act for every gateway). */
   async lockWork(tx: Queryable, jobId: string): Promise<JobWork | undefined> {
-    const row = await tx('jobs').select('id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir')
-      .where({ id: jobId }).forUpdate().first<Pick<JobRow, 'id' | 'gateway_id' | 'spec' | 'state' | 'cluster_id' | 'native_job_id' | 'working_dir'> | undefined>();
+    const row = await workRows(tx)
+      .where({ id: jobId }).forUpdate().first<WorkRow | undefined>();
     return row ? toWork(row) : undefined;
   }
 }
 
-function toWork(row: Pick<JobRow, 'id' | 'gateway_id' | 'spec' | 'state' | 'cluster_id' | 'native_job_id' | 'working_dir'>): JobWork {
+/** The columns dispatch and monitoring read. */
+const WORK_COLUMNS = ['id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir'] as const;
+type WorkRow = Pick<JobRow, (typeof WORK_COLUMNS)[number]>;
+
+function workRows(db: Queryable) {
+  return db('jobs').select(...WORK_COLUMNS);
+}
+
+function toWork(row: WorkRow): JobWork {
   return {
     jobId: row.id,
     gatewayId: row.gateway_id,
