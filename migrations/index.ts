@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import * as m001 from './001_initial_schema';
 import * as m002 from './002_workflows';
 import * as m003 from './003_gateway_keys';
+import * as m004 from './004_job_event_outbox';
 
 export interface Migration {
   name: string;
@@ -15,4 +16,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '001_initial_schema', ...m001 },
   { name: '002_workflows', ...m002 },
   { name: '003_gateway_keys', ...m003 },
+  { name: '004_job_event_outbox', ...m004 },
 ];

@@ -61,7 +61,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
 
     const gatewayKeys = new GatewayKeys({ db, keys: new GatewayKeyStore(), box: SecretBox.open(config.secretsKeyFile, config.dataDir) });
     const clusters = new ClusterStore();
-    const jobs = new JobStore();
+    const jobs = new JobStore({ outbox: config.amqpUrl !== undefined });
     const queue = new QueueStore();
     const commands = new LocalCommandRunner();
     const access = new LocalSlurmAccess({

@@ -11,7 +11,7 @@ namespace py airavata.metascheduler
 namespace js airavata.metascheduler
 
 /** Bumped on every change of this contract; each service answers it from getAPIVersion(). */
-const string METASCHEDULER_API_VERSION = "0.1.0"
+const string METASCHEDULER_API_VERSION = "0.2.0"
 
 enum ProviderType {
   STATIC = 1,
@@ -237,7 +237,13 @@ service JobService extends BaseService {
   void cancelJob(1: required airavata_base.AuthzToken authzToken, 2: required string jobId)
     throws (1: airavata_base.InvalidRequestException ire, 2: airavata_base.AiravataClientException ace,
             3: airavata_base.AiravataSystemException ase, 4: airavata_base.AuthorizationException ae,
-            5: NotFoundException nfe)
+            5: NotFoundException nfe),
+
+  /** The gateway's jobs, newest first; clusterId narrows to one cluster. At most `limit` (default 100, max 1000). */
+  list<airavata_base.JobModel> listJobs(1: required airavata_base.AuthzToken authzToken, 2: optional string clusterId,
+                                        3: optional i32 limit)
+    throws (1: airavata_base.InvalidRequestException ire, 2: airavata_base.AiravataClientException ace,
+            3: airavata_base.AiravataSystemException ase, 4: airavata_base.AuthorizationException ae)
 }
 
 service ProvisioningService extends BaseService {

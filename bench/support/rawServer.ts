@@ -22,6 +22,7 @@ export async function startRawNoopServer(transport: ThriftTransport): Promise<Ra
     getJob: notInBaseline,
     getJobs: notInBaseline,
     cancelJob: notInBaseline,
+    listJobs: notInBaseline,
   };
   const processor = new thrift.MultiplexedProcessor();
   processor.registerProcessor(SERVICE_NAMES.job, new ms.JobService.Processor(handler));

@@ -47,6 +47,8 @@ export function jobHandler(deps: HandlerDeps): ms.JobService.IHandler {
       return (await deps.jobs.getMany(caller, jobIds ?? [])).map(toWireJobModel);
     },
     cancelJob: async (token, jobId) => deps.jobs.cancel(await auth(token), jobId),
+    listJobs: async (token, clusterId, limit) =>
+      (await deps.jobs.list(await auth(token), clusterId ?? undefined, limit ?? undefined)).map(toWireJobModel),
   };
 }
 

@@ -63,6 +63,14 @@ export class JobService {
     return this.deps.jobs.getMany(this.deps.db, caller.gatewayId, jobIds);
   }
 
+  async list(caller: Caller, clusterId: string | undefined, limit: number | undefined): Promise<Job[]> {
+    if (clusterId !== undefined) validateId('clusterId', clusterId);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
+      throw InvalidRequestError.of('limit', 'must be a whole number from 1 to 1000');
+    }
+    return this.deps.jobs.list(this.deps.db, caller.gatewayId, clusterId, limit ?? 100);
+  }
+
   /** Cancels a job. Canceling an already-canceled job is a no-op, so a retried cancel succeeds. */
   async cancel(caller: Caller, jobId: string): Promise<void> {
     validateId('jobId', jobId);

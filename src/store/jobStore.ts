@@ -91,7 +91,14 @@ function toJob(row: JobRow): Job {
   };
 }
 
+export interface JobStoreOptions {
+  /** Write a job-status event into the outbox with every state change (when events are published). */
+  outbox: boolean;
+}
+
 export class JobStore {
+  constructor(private readonly options: JobStoreOptions = { outbox: false }) {}
+
   /**
    * Records a new job in SUBMITTED with its first status row, in one statement (one commit).
    * Returns false when an idempotency key (client token, or Airavata's process/task/job name)
@@ -114,12 +121,18 @@ export class JobStore {
          INSERT INTO job_statuses (job_id, state, time, reason)
          SELECT id, 'SUBMITTED', created_at, ? FROM inserted),
        dispatch AS (
-         SELECT ${dispatch.sql} FROM inserted WHERE cluster_id IS NOT NULL)
+         SELECT ${dispatch.sql} FROM inserted WHERE cluster_id IS NOT NULL)${this.options.outbox ? `,
+       event AS (
+         INSERT INTO job_event_outbox (job_id, gateway_id, experiment_id, process_id, task_id, job_name, state, time)
+         SELECT id, ?, ?, ?, ?, ?, 'SUBMITTED', created_at FROM inserted)` : ''}
        SELECT id, (SELECT count(*) FROM dispatch) AS queued FROM inserted`,
       [job.jobId, job.gatewayId, job.userName, spec.jobName, spec.taskId ?? null, spec.processId ?? null,
         spec.experimentId ?? null, spec.clientToken ?? null, job.fingerprint, JSON.stringify(spec),
         clusterId, clusterId ? job.reason : null, spec.workingDir ?? null, job.now, job.now, job.reason,
-        ...dispatch.bindings],
+        ...dispatch.bindings,
+        ...(this.options.outbox
+          ? [job.gatewayId, spec.experimentId ?? null, spec.processId ?? null, spec.taskId ?? null, spec.jobName]
+          : [])],
     );
     return result.rows.length === 1;
   }
@@ -152,6 +165,16 @@ export class JobStore {
       `${SELECT_JOB_WITH_HISTORY} WHERE j.id = ? AND j.gateway_id = ?`, [jobId, gatewayId]);
     const row = result.rows[0];
     return row ? toJob(row) : undefined;
+  }
+
+  /** The gateway's jobs, newest first, optionally of one cluster. */
+  async list(db: Queryable, gatewayId: string, clusterId: string | undefined, limit: number): Promise<Job[]> {
+    const result = await db.raw<{ rows: JobRow[] }>(
+      `${SELECT_JOB_WITH_HISTORY} WHERE j.gateway_id = ? ${clusterId ? 'AND j.cluster_id = ?' : ''}
+        ORDER BY j.created_at DESC, j.id DESC LIMIT ?`,
+      clusterId ? [gatewayId, clusterId, limit] : [gatewayId, limit],
+    );
+    return result.rows.map(toJob);
   }
 
   /** The caller's jobs among jobIds, in the order asked; ids it does not have are left out. */
@@ -225,7 +248,8 @@ export class JobStore {
     tx: Queryable, jobId: string, changes: readonly StatusChange[], now: number,
     facts: { exitCode?: number; nativeState?: string; stdOut?: string; stdErr?: string; endedAt?: number } = {},
   ): Promise<void> {
-    const row = await tx('jobs').select('state').where({ id: jobId }).first<{ state: JobState }>();
+    const row = await tx('jobs').select('state', 'gateway_id', 'spec').where({ id: jobId })
+      .first<{ state: JobState; gateway_id: string; spec: JobSpec }>();
     let state = row.state;
     for (const change of changes) {
       if (!canJobMove(state, change.state)) throw new IllegalTransitionError('job', jobId, state, change.state);
@@ -233,6 +257,13 @@ export class JobStore {
     }
     if (changes.length > 0) {
       await tx('job_statuses').insert(changes.map((c) => ({ job_id: jobId, state: c.state, time: c.time, reason: c.reason })));
+      if (this.options.outbox) {
+        await tx('job_event_outbox').insert(changes.map((c) => ({
+          job_id: jobId, gateway_id: row.gateway_id, experiment_id: row.spec.experimentId ?? null,
+          process_id: row.spec.processId ?? null, task_id: row.spec.taskId ?? null, job_name: row.spec.jobName,
+          state: c.state, time: c.time,
+        })));
+      }
     }
     await tx('jobs').update({
       state,

@@ -119,6 +119,16 @@ describe.each(['buffered', 'framed'] as const)('JobService over %s transport', (
       .rejects.toBeInstanceOf(base.AuthorizationException);
   });
 
+  it('lists the gateway\'s jobs newest first, and only its own', async () => {
+    const token = await authz('gw-list');
+    const first = await app.clients.job.submitJob(token, serial({ jobName: 'l1' }));
+    const second = await app.clients.job.submitJob(token, serial({ jobName: 'l2' }));
+    const listed = await app.clients.job.listJobs(token, undefined, 10);
+    expect(listed.map((j) => j.jobId)).toEqual([second.jobId, first.jobId]);
+    expect(await app.clients.job.listJobs(await authz('gw-nobody'), undefined, undefined)).toEqual([]);
+    await expect(app.clients.job.listJobs(token, undefined, 0)).rejects.toMatchObject({ message: expect.stringContaining('limit') });
+  });
+
   it('answers a job id that does not exist with NotFoundException', async () => {
     const token = await authz('gw-a');
     await expect(app.clients.job.getJob(token, 'missing')).rejects.toMatchObject({ resourceType: 'job', resourceId: 'missing' });

@@ -345,6 +345,103 @@ export class CancelJobArgs {
         }
     }
 }
+export interface IListJobsArgsArgs {
+    authzToken: airavata_metascheduler_base.AuthzToken;
+    clusterId?: string;
+    limit?: number;
+}
+export class ListJobsArgs {
+    public authzToken: airavata_metascheduler_base.AuthzToken;
+    public clusterId?: string;
+    public limit?: number;
+    constructor(args: IListJobsArgsArgs) {
+        if (args != null && args.authzToken != null) {
+            this.authzToken = args.authzToken;
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[authzToken] is unset!");
+        }
+        if (args != null && args.clusterId != null) {
+            this.clusterId = args.clusterId;
+        }
+        if (args != null && args.limit != null) {
+            this.limit = args.limit;
+        }
+    }
+    public write(output: thrift.TProtocol): void {
+        output.writeStructBegin("ListJobsArgs");
+        if (this.authzToken != null) {
+            output.writeFieldBegin("authzToken", thrift.Thrift.Type.STRUCT, 1);
+            this.authzToken.write(output);
+            output.writeFieldEnd();
+        }
+        if (this.clusterId != null) {
+            output.writeFieldBegin("clusterId", thrift.Thrift.Type.STRING, 2);
+            output.writeString(this.clusterId);
+            output.writeFieldEnd();
+        }
+        if (this.limit != null) {
+            output.writeFieldBegin("limit", thrift.Thrift.Type.I32, 3);
+            output.writeI32(this.limit);
+            output.writeFieldEnd();
+        }
+        output.writeFieldStop();
+        output.writeStructEnd();
+        return;
+    }
+    public static read(input: thrift.TProtocol): ListJobsArgs {
+        input.readStructBegin();
+        let _args: any = {};
+        while (true) {
+            const ret: thrift.TField = input.readFieldBegin();
+            const fieldType: thrift.Thrift.Type = ret.ftype;
+            const fieldId: number = ret.fid;
+            if (fieldType === thrift.Thrift.Type.STOP) {
+                break;
+            }
+            switch (fieldId) {
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_11: airavata_metascheduler_base.AuthzToken = airavata_metascheduler_base.AuthzToken.read(input);
+                        _args.authzToken = value_11;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 2:
+                    if (fieldType === thrift.Thrift.Type.STRING) {
+                        const value_12: string = input.readString();
+                        _args.clusterId = value_12;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 3:
+                    if (fieldType === thrift.Thrift.Type.I32) {
+                        const value_13: number = input.readI32();
+                        _args.limit = value_13;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                default: {
+                    input.skip(fieldType);
+                }
+            }
+            input.readFieldEnd();
+        }
+        input.readStructEnd();
+        if (_args.authzToken !== undefined) {
+            return new ListJobsArgs(_args);
+        }
+        else {
+            throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Unable to read ListJobsArgs from input");
+        }
+    }
+}
 export interface ISubmitJobResultArgs {
     success?: JobHandle.JobHandle;
     ire?: airavata_metascheduler_base.InvalidRequestException;
@@ -429,8 +526,8 @@ export class SubmitJobResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_11: JobHandle.JobHandle = JobHandle.JobHandle.read(input);
-                        _args.success = value_11;
+                        const value_14: JobHandle.JobHandle = JobHandle.JobHandle.read(input);
+                        _args.success = value_14;
                     }
                     else {
                         input.skip(fieldType);
@@ -438,8 +535,8 @@ export class SubmitJobResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_12: airavata_metascheduler_base.InvalidRequestException = airavata_metascheduler_base.InvalidRequestException.read(input);
-                        _args.ire = value_12;
+                        const value_15: airavata_metascheduler_base.InvalidRequestException = airavata_metascheduler_base.InvalidRequestException.read(input);
+                        _args.ire = value_15;
                     }
                     else {
                         input.skip(fieldType);
@@ -447,8 +544,8 @@ export class SubmitJobResult {
                     break;
                 case 2:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_13: airavata_metascheduler_base.AiravataClientException = airavata_metascheduler_base.AiravataClientException.read(input);
-                        _args.ace = value_13;
+                        const value_16: airavata_metascheduler_base.AiravataClientException = airavata_metascheduler_base.AiravataClientException.read(input);
+                        _args.ace = value_16;
                     }
                     else {
                         input.skip(fieldType);
@@ -456,8 +553,8 @@ export class SubmitJobResult {
                     break;
                 case 3:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_14: airavata_metascheduler_base.AiravataSystemException = airavata_metascheduler_base.AiravataSystemException.read(input);
-                        _args.ase = value_14;
+                        const value_17: airavata_metascheduler_base.AiravataSystemException = airavata_metascheduler_base.AiravataSystemException.read(input);
+                        _args.ase = value_17;
                     }
                     else {
                         input.skip(fieldType);
@@ -465,8 +562,8 @@ export class SubmitJobResult {
                     break;
                 case 4:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_15: airavata_metascheduler_base.AuthorizationException = airavata_metascheduler_base.AuthorizationException.read(input);
-                        _args.ae = value_15;
+                        const value_18: airavata_metascheduler_base.AuthorizationException = airavata_metascheduler_base.AuthorizationException.read(input);
+                        _args.ae = value_18;
                     }
                     else {
                         input.skip(fieldType);
@@ -474,8 +571,8 @@ export class SubmitJobResult {
                     break;
                 case 5:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_16: NotFoundException.NotFoundException = NotFoundException.NotFoundException.read(input);
-                        _args.nfe = value_16;
+                        const value_19: NotFoundException.NotFoundException = NotFoundException.NotFoundException.read(input);
+                        _args.nfe = value_19;
                     }
                     else {
                         input.skip(fieldType);
@@ -575,8 +672,8 @@ export class GetJobResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_17: airavata_metascheduler_base.JobModel = airavata_metascheduler_base.JobModel.read(input);
-                        _args.success = value_17;
+                        const value_20: airavata_metascheduler_base.JobModel = airavata_metascheduler_base.JobModel.read(input);
+                        _args.success = value_20;
                     }
                     else {
                         input.skip(fieldType);
@@ -584,8 +681,8 @@ export class GetJobResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_18: airavata_metascheduler_base.InvalidRequestException = airavata_metascheduler_base.InvalidRequestException.read(input);
-                        _args.ire = value_18;
+                        const value_21: airavata_metascheduler_base.InvalidRequestException = airavata_metascheduler_base.InvalidRequestException.read(input);
+                        _args.ire = value_21;
                     }
                     else {
                         input.skip(fieldType);
@@ -593,8 +690,8 @@ export class GetJobResult {
                     break;
                 case 2:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_19: airavata_metascheduler_base.AiravataClientException = airavata_metascheduler_base.AiravataClientException.read(input);
-                        _args.ace = value_19;
+                        const value_22: airavata_metascheduler_base.AiravataClientException = airavata_metascheduler_base.AiravataClientException.read(input);
+                        _args.ace = value_22;
                     }
                     else {
                         input.skip(fieldType);
@@ -602,8 +699,8 @@ export class GetJobResult {
                     break;
                 case 3:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_20: airavata_metascheduler_base.AiravataSystemException = airavata_metascheduler_base.AiravataSystemException.read(input);
-                        _args.ase = value_20;
+                        const value_23: airavata_metascheduler_base.AiravataSystemException = airavata_metascheduler_base.AiravataSystemException.read(input);
+                        _args.ase = value_23;
                     }
                     else {
                         input.skip(fieldType);
@@ -611,8 +708,8 @@ export class GetJobResult {
                     break;
                 case 4:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_21: airavata_metascheduler_base.AuthorizationException = airavata_metascheduler_base.AuthorizationException.read(input);
-                        _args.ae = value_21;
+                        const value_24: airavata_metascheduler_base.AuthorizationException = airavata_metascheduler_base.AuthorizationException.read(input);
+                        _args.ae = value_24;
                     }
                     else {
                         input.skip(fieldType);
@@ -620,8 +717,8 @@ export class GetJobResult {
                     break;
                 case 5:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_22: NotFoundException.NotFoundException = NotFoundException.NotFoundException.read(input);
-                        _args.nfe = value_22;
+                        const value_25: NotFoundException.NotFoundException = NotFoundException.NotFoundException.read(input);
+                        _args.nfe = value_25;
                     }
                     else {
                         input.skip(fieldType);
@@ -672,8 +769,8 @@ export class GetJobsResult {
         if (this.success != null) {
             output.writeFieldBegin("success", thrift.Thrift.Type.LIST, 0);
             output.writeListBegin(thrift.Thrift.Type.STRUCT, this.success.length);
-            this.success.forEach((value_23: airavata_metascheduler_base.JobModel): void => {
-                value_23.write(output);
+            this.success.forEach((value_26: airavata_metascheduler_base.JobModel): void => {
+                value_26.write(output);
             });
             output.writeListEnd();
             output.writeFieldEnd();
@@ -715,15 +812,15 @@ export class GetJobsResult {
             switch (fieldId) {
                 case 0:
                     if (fieldType === thrift.Thrift.Type.LIST) {
-                        const value_24: Array<airavata_metascheduler_base.JobModel> = new Array<airavata_metascheduler_base.JobModel>();
+                        const value_27: Array<airavata_metascheduler_base.JobModel> = new Array<airavata_metascheduler_base.JobModel>();
                         const metadata_2: thrift.TList = input.readListBegin();
                         const size_2: number = metadata_2.size;
                         for (let i_2: number = 0; i_2 < size_2; i_2++) {
-                            const value_25: airavata_metascheduler_base.JobModel = airavata_metascheduler_base.JobModel.read(input);
-                            value_24.push(value_25);
+                            const value_28: airavata_metascheduler_base.JobModel = airavata_metascheduler_base.JobModel.read(input);
+                            value_27.push(value_28);
                         }
                         input.readListEnd();
-                        _args.success = value_24;
+                        _args.success = value_27;
                     }
                     else {
                         input.skip(fieldType);
@@ -731,8 +828,8 @@ export class GetJobsResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_26: airavata_metascheduler_base.InvalidRequestException = airavata_metascheduler_base.InvalidRequestException.read(input);
-                        _args.ire = value_26;
+                        const value_29: airavata_metascheduler_base.InvalidRequestException = airavata_metascheduler_base.InvalidRequestException.read(input);
+                        _args.ire = value_29;
                     }
                     else {
                         input.skip(fieldType);
@@ -740,8 +837,8 @@ export class GetJobsResult {
                     break;
                 case 2:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_27: airavata_metascheduler_base.AiravataClientException = airavata_metascheduler_base.AiravataClientException.read(input);
-                        _args.ace = value_27;
+                        const value_30: airavata_metascheduler_base.AiravataClientException = airavata_metascheduler_base.AiravataClientException.read(input);
+                        _args.ace = value_30;
                     }
                     else {
                         input.skip(fieldType);
@@ -749,8 +846,8 @@ export class GetJobsResult {
                     break;
                 case 3:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_28: airavata_metascheduler_base.AiravataSystemException = airavata_metascheduler_base.AiravataSystemException.read(input);
-                        _args.ase = value_28;
+                        const value_31: airavata_metascheduler_base.AiravataSystemException = airavata_metascheduler_base.AiravataSystemException.read(input);
+                        _args.ase = value_31;
                     }
                     else {
                         input.skip(fieldType);
@@ -758,8 +855,8 @@ export class GetJobsResult {
                     break;
                 case 4:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_29: airavata_metascheduler_base.AuthorizationException = airavata_metascheduler_base.AuthorizationException.read(input);
-                        _args.ae = value_29;
+                        const value_32: airavata_metascheduler_base.AuthorizationException = airavata_metascheduler_base.AuthorizationException.read(input);
+                        _args.ae = value_32;
                     }
                     else {
                         input.skip(fieldType);
@@ -862,8 +959,8 @@ export class CancelJobResult {
                     break;
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_30: airavata_metascheduler_base.InvalidRequestException = airavata_metascheduler_base.InvalidRequestException.read(input);
-                        _args.ire = value_30;
+                        const value_33: airavata_metascheduler_base.InvalidRequestException = airavata_metascheduler_base.InvalidRequestException.read(input);
+                        _args.ire = value_33;
                     }
                     else {
                         input.skip(fieldType);
@@ -871,8 +968,8 @@ export class CancelJobResult {
                     break;
                 case 2:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_31: airavata_metascheduler_base.AiravataClientException = airavata_metascheduler_base.AiravataClientException.read(input);
-                        _args.ace = value_31;
+                        const value_34: airavata_metascheduler_base.AiravataClientException = airavata_metascheduler_base.AiravataClientException.read(input);
+                        _args.ace = value_34;
                     }
                     else {
                         input.skip(fieldType);
@@ -880,8 +977,8 @@ export class CancelJobResult {
                     break;
                 case 3:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_32: airavata_metascheduler_base.AiravataSystemException = airavata_metascheduler_base.AiravataSystemException.read(input);
-                        _args.ase = value_32;
+                        const value_35: airavata_metascheduler_base.AiravataSystemException = airavata_metascheduler_base.AiravataSystemException.read(input);
+                        _args.ase = value_35;
                     }
                     else {
                         input.skip(fieldType);
@@ -889,8 +986,8 @@ export class CancelJobResult {
                     break;
                 case 4:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_33: airavata_metascheduler_base.AuthorizationException = airavata_metascheduler_base.AuthorizationException.read(input);
-                        _args.ae = value_33;
+                        const value_36: airavata_metascheduler_base.AuthorizationException = airavata_metascheduler_base.AuthorizationException.read(input);
+                        _args.ae = value_36;
                     }
                     else {
                         input.skip(fieldType);
@@ -898,8 +995,8 @@ export class CancelJobResult {
                     break;
                 case 5:
                     if (fieldType === thrift.Thrift.Type.STRUCT) {
-                        const value_34: NotFoundException.NotFoundException = NotFoundException.NotFoundException.read(input);
-                        _args.nfe = value_34;
+                        const value_37: NotFoundException.NotFoundException = NotFoundException.NotFoundException.read(input);
+                        _args.nfe = value_37;
                     }
                     else {
                         input.skip(fieldType);
@@ -913,6 +1010,144 @@ export class CancelJobResult {
         }
         input.readStructEnd();
         return new CancelJobResult(_args);
+    }
+}
+export interface IListJobsResultArgs {
+    success?: Array<airavata_metascheduler_base.JobModel>;
+    ire?: airavata_metascheduler_base.InvalidRequestException;
+    ace?: airavata_metascheduler_base.AiravataClientException;
+    ase?: airavata_metascheduler_base.AiravataSystemException;
+    ae?: airavata_metascheduler_base.AuthorizationException;
+}
+export class ListJobsResult {
+    public success?: Array<airavata_metascheduler_base.JobModel>;
+    public ire?: airavata_metascheduler_base.InvalidRequestException;
+    public ace?: airavata_metascheduler_base.AiravataClientException;
+    public ase?: airavata_metascheduler_base.AiravataSystemException;
+    public ae?: airavata_metascheduler_base.AuthorizationException;
+    constructor(args?: IListJobsResultArgs) {
+        if (args != null && args.success != null) {
+            this.success = args.success;
+        }
+        if (args != null && args.ire != null) {
+            this.ire = args.ire;
+        }
+        if (args != null && args.ace != null) {
+            this.ace = args.ace;
+        }
+        if (args != null && args.ase != null) {
+            this.ase = args.ase;
+        }
+        if (args != null && args.ae != null) {
+            this.ae = args.ae;
+        }
+    }
+    public write(output: thrift.TProtocol): void {
+        output.writeStructBegin("ListJobsResult");
+        if (this.success != null) {
+            output.writeFieldBegin("success", thrift.Thrift.Type.LIST, 0);
+            output.writeListBegin(thrift.Thrift.Type.STRUCT, this.success.length);
+            this.success.forEach((value_38: airavata_metascheduler_base.JobModel): void => {
+                value_38.write(output);
+            });
+            output.writeListEnd();
+            output.writeFieldEnd();
+        }
+        if (this.ire != null) {
+            output.writeFieldBegin("ire", thrift.Thrift.Type.STRUCT, 1);
+            this.ire.write(output);
+            output.writeFieldEnd();
+        }
+        if (this.ace != null) {
+            output.writeFieldBegin("ace", thrift.Thrift.Type.STRUCT, 2);
+            this.ace.write(output);
+            output.writeFieldEnd();
+        }
+        if (this.ase != null) {
+            output.writeFieldBegin("ase", thrift.Thrift.Type.STRUCT, 3);
+            this.ase.write(output);
+            output.writeFieldEnd();
+        }
+        if (this.ae != null) {
+            output.writeFieldBegin("ae", thrift.Thrift.Type.STRUCT, 4);
+            this.ae.write(output);
+            output.writeFieldEnd();
+        }
+        output.writeFieldStop();
+        output.writeStructEnd();
+        return;
+    }
+    public static read(input: thrift.TProtocol): ListJobsResult {
+        input.readStructBegin();
+        let _args: any = {};
+        while (true) {
+            const ret: thrift.TField = input.readFieldBegin();
+            const fieldType: thrift.Thrift.Type = ret.ftype;
+            const fieldId: number = ret.fid;
+            if (fieldType === thrift.Thrift.Type.STOP) {
+                break;
+            }
+            switch (fieldId) {
+                case 0:
+                    if (fieldType === thrift.Thrift.Type.LIST) {
+                        const value_39: Array<airavata_metascheduler_base.JobModel> = new Array<airavata_metascheduler_base.JobModel>();
+                        const metadata_3: thrift.TList = input.readListBegin();
+                        const size_3: number = metadata_3.size;
+                        for (let i_3: number = 0; i_3 < size_3; i_3++) {
+                            const value_40: airavata_metascheduler_base.JobModel = airavata_metascheduler_base.JobModel.read(input);
+                            value_39.push(value_40);
+                        }
+                        input.readListEnd();
+                        _args.success = value_39;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 1:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_41: airavata_metascheduler_base.InvalidRequestException = airavata_metascheduler_base.InvalidRequestException.read(input);
+                        _args.ire = value_41;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 2:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_42: airavata_metascheduler_base.AiravataClientException = airavata_metascheduler_base.AiravataClientException.read(input);
+                        _args.ace = value_42;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 3:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_43: airavata_metascheduler_base.AiravataSystemException = airavata_metascheduler_base.AiravataSystemException.read(input);
+                        _args.ase = value_43;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 4:
+                    if (fieldType === thrift.Thrift.Type.STRUCT) {
+                        const value_44: airavata_metascheduler_base.AuthorizationException = airavata_metascheduler_base.AuthorizationException.read(input);
+                        _args.ae = value_44;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                default: {
+                    input.skip(fieldType);
+                }
+            }
+            input.readFieldEnd();
+        }
+        input.readStructEnd();
+        return new ListJobsResult(_args);
     }
 }
 export class Client extends BaseService.Client {
@@ -992,6 +1227,21 @@ export class Client extends BaseService.Client {
             this.send_cancelJob(authzToken, jobId, requestId);
         });
     }
+    public listJobs(authzToken: airavata_metascheduler_base.AuthzToken, clusterId?: string, limit?: number): Promise<Array<airavata_metascheduler_base.JobModel>> {
+        const requestId: number = this.incrementSeqId();
+        return new Promise<Array<airavata_metascheduler_base.JobModel>>((resolve, reject): void => {
+            this._reqs[requestId] = (error, result) => {
+                delete this._reqs[requestId];
+                if (error != null) {
+                    reject(error);
+                }
+                else {
+                    resolve(result);
+                }
+            };
+            this.send_listJobs(authzToken, clusterId, limit, requestId);
+        });
+    }
     public send_submitJob(authzToken: airavata_metascheduler_base.AuthzToken, spec: JobSpec.JobSpec, requestId: number): void {
         const output: thrift.TProtocol = new this.protocol(this.output);
         output.writeMessageBegin("submitJob", thrift.Thrift.MessageType.CALL, requestId);
@@ -1023,6 +1273,15 @@ export class Client extends BaseService.Client {
         const output: thrift.TProtocol = new this.protocol(this.output);
         output.writeMessageBegin("cancelJob", thrift.Thrift.MessageType.CALL, requestId);
         const args: CancelJobArgs = new CancelJobArgs({ authzToken, jobId });
+        args.write(output);
+        output.writeMessageEnd();
+        this.output.flush();
+        return;
+    }
+    public send_listJobs(authzToken: airavata_metascheduler_base.AuthzToken, clusterId: string | undefined, limit: number | undefined, requestId: number): void {
+        const output: thrift.TProtocol = new this.protocol(this.output);
+        output.writeMessageBegin("listJobs", thrift.Thrift.MessageType.CALL, requestId);
+        const args: ListJobsArgs = new ListJobsArgs({ authzToken, clusterId, limit });
         args.write(output);
         output.writeMessageEnd();
         this.output.flush();
@@ -1168,12 +1427,47 @@ export class Client extends BaseService.Client {
             }
         }
     }
+    public recv_listJobs(input: thrift.TProtocol, mtype: thrift.Thrift.MessageType, requestId: number): void {
+        const noop = (): any => null;
+        const callback = this._reqs[requestId] || noop;
+        if (mtype === thrift.Thrift.MessageType.EXCEPTION) {
+            const x: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException();
+            x.read(input);
+            input.readMessageEnd();
+            return callback(x);
+        }
+        else {
+            const result: ListJobsResult = ListJobsResult.read(input);
+            input.readMessageEnd();
+            if (result.ire != null) {
+                return callback(result.ire);
+            }
+            else if (result.ace != null) {
+                return callback(result.ace);
+            }
+            else if (result.ase != null) {
+                return callback(result.ase);
+            }
+            else if (result.ae != null) {
+                return callback(result.ae);
+            }
+            else {
+                if (result.success != null) {
+                    return callback(undefined, result.success);
+                }
+                else {
+                    return callback(new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, "listJobs failed: unknown result"));
+                }
+            }
+        }
+    }
 }
 export interface ILocalHandler {
     submitJob(authzToken: airavata_metascheduler_base.AuthzToken, spec: JobSpec.JobSpec): JobHandle.JobHandle | Promise<JobHandle.JobHandle>;
     getJob(authzToken: airavata_metascheduler_base.AuthzToken, jobId: string): airavata_metascheduler_base.JobModel | Promise<airavata_metascheduler_base.JobModel>;
     getJobs(authzToken: airavata_metascheduler_base.AuthzToken, jobIds: Array<string>): Array<airavata_metascheduler_base.JobModel> | Promise<Array<airavata_metascheduler_base.JobModel>>;
     cancelJob(authzToken: airavata_metascheduler_base.AuthzToken, jobId: string): void | Promise<void>;
+    listJobs(authzToken: airavata_metascheduler_base.AuthzToken, clusterId?: string, limit?: number): Array<airavata_metascheduler_base.JobModel> | Promise<Array<airavata_metascheduler_base.JobModel>>;
 }
 export type IHandler = ILocalHandler & BaseService.IHandler;
 export class Processor extends BaseService.Processor {
@@ -1208,6 +1502,10 @@ export class Processor extends BaseService.Processor {
             }
             case "process_cancelJob": {
                 this.process_cancelJob(requestId, input, output);
+                return;
+            }
+            case "process_listJobs": {
+                this.process_listJobs(requestId, input, output);
                 return;
             }
             default: {
@@ -1480,6 +1778,66 @@ export class Processor extends BaseService.Processor {
             else {
                 const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
                 output.writeMessageBegin("cancelJob", thrift.Thrift.MessageType.EXCEPTION, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+        });
+    }
+    public process_listJobs(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        new Promise<Array<airavata_metascheduler_base.JobModel>>((resolve, reject): void => {
+            try {
+                const args: ListJobsArgs = ListJobsArgs.read(input);
+                input.readMessageEnd();
+                resolve(this._handler.listJobs(args.authzToken, args.clusterId, args.limit));
+            }
+            catch (err) {
+                reject(err);
+            }
+        }).then((data: Array<airavata_metascheduler_base.JobModel>): void => {
+            const result: ListJobsResult = new ListJobsResult({ success: data });
+            output.writeMessageBegin("listJobs", thrift.Thrift.MessageType.REPLY, requestId);
+            result.write(output);
+            output.writeMessageEnd();
+            output.flush();
+            return;
+        }).catch((err: Error): void => {
+            if (err instanceof airavata_metascheduler_base.InvalidRequestException) {
+                const result: ListJobsResult = new ListJobsResult({ ire: err });
+                output.writeMessageBegin("listJobs", thrift.Thrift.MessageType.REPLY, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+            else if (err instanceof airavata_metascheduler_base.AiravataClientException) {
+                const result: ListJobsResult = new ListJobsResult({ ace: err });
+                output.writeMessageBegin("listJobs", thrift.Thrift.MessageType.REPLY, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+            else if (err instanceof airavata_metascheduler_base.AiravataSystemException) {
+                const result: ListJobsResult = new ListJobsResult({ ase: err });
+                output.writeMessageBegin("listJobs", thrift.Thrift.MessageType.REPLY, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+            else if (err instanceof airavata_metascheduler_base.AuthorizationException) {
+                const result: ListJobsResult = new ListJobsResult({ ae: err });
+                output.writeMessageBegin("listJobs", thrift.Thrift.MessageType.REPLY, requestId);
+                result.write(output);
+                output.writeMessageEnd();
+                output.flush();
+                return;
+            }
+            else {
+                const result: thrift.Thrift.TApplicationException = new thrift.Thrift.TApplicationException(thrift.Thrift.TApplicationExceptionType.UNKNOWN, err.message);
+                output.writeMessageBegin("listJobs", thrift.Thrift.MessageType.EXCEPTION, requestId);
                 result.write(output);
                 output.writeMessageEnd();
                 output.flush();
