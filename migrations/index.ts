@@ -5,6 +5,7 @@ import * as m001 from './001_initial_schema';
 import * as m002 from './002_workflows';
 import * as m003 from './003_gateway_keys';
 import * as m004 from './004_job_event_outbox';
+import * as m005 from './005_applications';
 
 export interface Migration {
   name: string;
@@ -17,4 +18,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '002_workflows', ...m002 },
   { name: '003_gateway_keys', ...m003 },
   { name: '004_job_event_outbox', ...m004 },
+  { name: '005_applications', ...m005 },
 ];

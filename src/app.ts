@@ -16,6 +16,7 @@ import { migrateLatest, openDb, type Db } from './store/db';
 import { IdempotencyStore } from './store/idempotencyStore';
 import { JobStore } from './store/jobStore';
 import { QueueStore } from './store/queueStore';
+import { ApplicationStore } from './store/applicationStore';
 import { GatewayKeyStore } from './store/gatewayKeyStore';
 import { SecretBox } from './secrets/secretBox';
 import { GatewayKeys } from './services/gatewayKeys';
@@ -60,7 +61,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     log.info({ database: maskUrl(databaseUrl), applied }, 'database ready');
 
     const gatewayKeys = new GatewayKeys({ db, keys: new GatewayKeyStore(), box: SecretBox.open(config.secretsKeyFile, config.dataDir) });
-    const clusters = new ClusterStore();
+    const applications = new ApplicationStore();
+    const clusters = new ClusterStore(applications);
     const jobs = new JobStore({ outbox: config.amqpUrl !== undefined });
     const queue = new QueueStore();
     const commands = new LocalCommandRunner();
@@ -73,12 +75,12 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     await workQueue.migrate();
     const shutdown = new AbortController();
     const clusterWorkflow = new ClusterWorkflow({
-      db, clusters, jobs, queue, access, log, shutdown: shutdown.signal,
+      db, clusters, jobs, queue, access, log, applications, shutdown: shutdown.signal,
       ansible: new AnsibleRunnerBridge({ dataDir: config.dataDir, playbookDir: PLAYBOOK_DIR, log: log.child({ component: 'ansible' }) }),
       playbookTimeoutMs: config.playbookTimeoutMs,
     });
     const jobWork = new JobWorkflows({
-      db, jobs, clusters, queue, access, log,
+      db, jobs, clusters, queue, access, log, applications,
       jobsDir: path.join(config.dataDir, 'jobs'),
       monitorIntervalMs: config.monitorIntervalMs,
     });
@@ -87,8 +89,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       gatewayKeys,
       db,
       allocations: new AllocationStore(),
-      clusters: new ClusterService({ db, clusters, idempotency: new IdempotencyStore(), queue }),
-      jobs: new JobService({ db, jobs, clusters, access }),
+      clusters: new ClusterService({ db, clusters, applications, idempotency: new IdempotencyStore(), queue }),
+      jobs: new JobService({ db, jobs, clusters, access, applications }),
     };
     const rpc = await startRpcServer(deps, {
       host: config.thriftHost, port: config.thriftPort, transport: config.thriftTransport, log,

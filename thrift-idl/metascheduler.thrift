@@ -90,6 +90,24 @@ struct ClusterFailure {
   5: required i64 time
 }
 
+enum ApplicationState {
+  REQUESTED = 1,
+  INSTALLING = 2,
+  INSTALLED = 3,
+  FAILED = 4
+}
+
+/** An application installed (or being installed) on a cluster by installApplication. */
+struct Application {
+  1: required string applicationId,
+  2: required string name,
+  3: optional string version,
+  4: required ApplicationState state,
+  5: optional string stateReason,
+  /** Where it lives on every node. */
+  6: optional string prefix
+}
+
 struct Cluster {
   1: required string clusterId,
   2: required string name,
@@ -101,7 +119,8 @@ struct Cluster {
   8: required list<ClusterFailure> failures,
   9: required i64 createdAt,
   10: required i64 updatedAt,
-  11: required string gatewayId
+  11: required string gatewayId,
+  12: optional list<Application> applications
 }
 
 struct ClusterEvent {

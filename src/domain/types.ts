@@ -117,6 +117,30 @@ export interface ClusterFailure {
   time: number;
 }
 
+export const APPLICATION_STATES = ['REQUESTED', 'INSTALLING', 'INSTALLED', 'FAILED'] as const;
+export type ApplicationState = (typeof APPLICATION_STATES)[number];
+
+export interface ApplicationSpec {
+  name: string;
+  version?: string;
+  debPackages?: string[];
+  archiveUrl?: string;
+  archiveSha256?: string;
+  installCommands?: string[][];
+  environment?: Record<string, string>;
+}
+
+export interface Application {
+  applicationId: string;
+  clusterId: string;
+  gatewayId: string;
+  spec: ApplicationSpec;
+  state: ApplicationState;
+  stateReason?: string;
+  /** Install directory on every node. */
+  prefix: string;
+}
+
 export interface Cluster {
   clusterId: string;
   gatewayId: string;
@@ -128,6 +152,7 @@ export interface Cluster {
   spec: ClusterSpec;
   nodes: ClusterNode[];
   failures: ClusterFailure[];
+  applications?: Application[];
   createdAt: number;
   updatedAt: number;
 }

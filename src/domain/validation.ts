@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { InvalidRequestError, type FieldError } from './errors';
 import {
   CLUSTER_KINDS, NODE_ROLES, PARALLELISM_TYPES, PROVIDER_TYPES,
-  type ClusterKind, type ClusterSpec, type HostSpec, type JobSpec, type Parallelism, type ProviderType,
+  type ApplicationSpec, type ClusterKind, type ClusterSpec, type HostSpec, type JobSpec, type Parallelism, type ProviderType,
 } from './types';
 
 /** What the edge hands in: enum values may be names we do not know. */
@@ -219,4 +219,44 @@ function stripUnset<T extends object>(value: T): T {
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) if (v !== undefined && v !== null) out[key] = v;
   return out as T;
+}
+
+const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const DEB_PACKAGE = /^[a-z0-9][a-z0-9+.-]{1,99}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+export function validateApplicationSpec(raw: ApplicationSpec, prefix = 'app'): ApplicationSpec {
+  const c = new Checker();
+  const f = (name: string): string => `${prefix}.${name}`;
+  c.text(f('name'), raw.name, { required: true, max: 64 });
+  if (raw.name && !APP_NAME.test(raw.name)) c.fail(f('name'), 'may hold only letters, digits, ".", "_" and "-"');
+  c.text(f('version'), raw.version, { max: 64 });
+  if (raw.version && !APP_NAME.test(raw.version)) c.fail(f('version'), 'may hold only letters, digits, ".", "_" and "-"');
+  raw.debPackages?.forEach((name, i) => {
+    if (!DEB_PACKAGE.test(name)) c.fail(`${f('debPackages')}[${i}]`, `${JSON.stringify(name.slice(0, 80))} is not a Debian package name`);
+  });
+  if (raw.archiveUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(raw.archiveUrl);
+    } catch {
+      c.fail(f('archiveUrl'), 'is not a URL');
+    }
+    if (url && url.protocol !== 'https:' && url.protocol !== 'http:') c.fail(f('archiveUrl'), 'must be http or https');
+    if (raw.archiveSha256 === undefined) c.fail(f('archiveSha256'), 'is required with archiveUrl');
+  }
+  if (raw.archiveSha256 !== undefined && !SHA256.test(raw.archiveSha256)) c.fail(f('archiveSha256'), 'must be 64 lowercase hex digits');
+  raw.installCommands?.forEach((argv, i) => {
+    if (!Array.isArray(argv) || argv.length === 0 || argv[0].trim() === '') {
+      c.fail(`${f('installCommands')}[${i}]`, 'must be a non-empty argv list');
+    } else {
+      argv.forEach((arg, j) => c.bounded(`${f('installCommands')}[${i}][${j}]`, arg, LIMITS.argLength));
+    }
+  });
+  if (!raw.debPackages?.length && !raw.archiveUrl && !raw.installCommands?.length) {
+    c.fail(prefix, 'names nothing to install: give debPackages, an archiveUrl or installCommands');
+  }
+  c.stringMap(f('environment'), raw.environment, { key: ENV_NAME, maxEntries: LIMITS.envEntries, maxValue: LIMITS.envValueLength });
+  c.throwIfAny();
+  return stripUnset(raw);
 }

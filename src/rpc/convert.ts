@@ -139,7 +139,23 @@ export function toWireCluster(cluster: domain.Cluster): ms.Cluster {
     createdAt: toInt64(cluster.createdAt),
     updatedAt: toInt64(cluster.updatedAt),
     gatewayId: cluster.gatewayId,
+    applications: cluster.applications?.map((app) => new ms.Application({
+      applicationId: app.applicationId, name: app.spec.name, version: app.spec.version,
+      state: ms.ApplicationState[app.state], stateReason: app.stateReason, prefix: app.prefix,
+    })),
   });
+}
+
+export function toRawApplicationSpec(app: ms.ApplicationSpec): domain.ApplicationSpec {
+  return {
+    name: app.name,
+    version: optional(app.version),
+    debPackages: optional(app.debPackages),
+    archiveUrl: optional(app.archiveUrl),
+    archiveSha256: optional(app.archiveSha256),
+    installCommands: optional(app.installCommands),
+    environment: mapToRecord(app.environment),
+  };
 }
 
 export function toWireClusterEvent(event: domain.ClusterEvent): ms.ClusterEvent {

@@ -12,7 +12,7 @@ import type { JobService } from '../services/jobService';
 import type { AllocationStore } from '../store/allocationStore';
 import type { Db } from '../store/db';
 import {
-  fromInt64, toRawClusterSpec, toRawJobSpec, toWireAllocation, toWireCluster, toWireClusterEvent, toWireJobHandle,
+  fromInt64, toRawApplicationSpec, toRawClusterSpec, toRawJobSpec, toWireAllocation, toWireCluster, toWireClusterEvent, toWireJobHandle,
   toWireJobModel,
 } from './convert';
 import { base, ms } from './wire';
@@ -72,9 +72,8 @@ export function clusterHandler(deps: HandlerDeps): ms.ClusterService.IHandler {
     deleteCluster: async (token, clusterId) => deps.clusters.delete(await auth(token), clusterId),
     installApplication: async (token, clusterId, app) => {
       const caller = await auth(token);
-      await deps.clusters.get(caller, clusterId);
-      if (!app || !app.name) throw InvalidRequestError.of('app.name', 'is required');
-      throw new UnsupportedError('installApplication', 'installing applications is not available in this version');
+      if (!app) throw InvalidRequestError.of('app', 'is required');
+      return deps.clusters.installApplication(caller, clusterId, toRawApplicationSpec(app));
     },
     getGatewaySSHPublicKey: async (token) => deps.gatewayKeys.publicKey((await auth(token)).gatewayId),
   };

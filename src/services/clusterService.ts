@@ -3,8 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidRequestError, NotFoundError, UnsupportedError } from '../domain/errors';
 import { fingerprint } from '../domain/fingerprint';
-import type { Caller, Cluster, ClusterEvent, ClusterSpec } from '../domain/types';
-import { validateClusterSpec, validateId, type RawClusterSpec } from '../domain/validation';
+import type { ApplicationSpec, Caller, Cluster, ClusterEvent, ClusterSpec } from '../domain/types';
+import type { ApplicationStore } from '../store/applicationStore';
+import { applicationPrefix } from '../workflows/applications';
+import { validateApplicationSpec, validateClusterSpec, validateId, type RawClusterSpec } from '../domain/validation';
 import type { ClusterStore, NewCluster } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { IdempotencyStore } from '../store/idempotencyStore';
@@ -13,6 +15,7 @@ import { clusterOptionErrors } from '../workflows/clusterOptions';
 
 export interface ClusterServiceDeps {
   db: Db;
+  applications: ApplicationStore;
   clusters: ClusterStore;
   idempotency: IdempotencyStore;
   queue: QueueStore;
@@ -95,6 +98,33 @@ export class ClusterService {
       await this.deps.clusters.setOperation(tx, clusterId, 'delete', now);
       await this.deps.queue.enqueue(tx, 'cluster_workflow', { clusterId, action: 'delete' }, workflowQueue(clusterId));
     });
+  }
+
+  /**
+   * Records an application for a READY cluster and queues its installation on every node (the
+   * app role through the Ansible bridge). Returns the application id; its state shows in the
+   * cluster's applications and events.
+   */
+  async installApplication(caller: Caller, clusterId: string, raw: ApplicationSpec): Promise<string> {
+    const spec = validateApplicationSpec(raw);
+    const cluster = await this.get(caller, clusterId);
+    if (cluster.state !== 'READY') {
+      throw InvalidRequestError.of('clusterId', `cluster ${clusterId} is ${cluster.state}; applications install on READY clusters`);
+    }
+    const applicationId = randomUUID();
+    const now = this.now();
+    await this.deps.db.transaction(async (tx) => {
+      await this.deps.applications.insert(tx, {
+        applicationId, clusterId, gatewayId: caller.gatewayId, spec, state: 'REQUESTED', prefix: applicationPrefix(spec),
+      }, now);
+      await this.deps.clusters.appendEvent(tx, clusterId, {
+        kind: 'application', time: now, message: `install of ${spec.name} ${spec.version ?? ''} requested by ${caller.userName}`.trim(),
+      });
+      await this.deps.queue.enqueue(tx, 'cluster_workflow', { clusterId, action: 'install', applicationId }, {
+        queueName: workflowQueue(clusterId).queueName, jobKey: `install:${applicationId}`,
+      });
+    });
+    return applicationId;
   }
 
   async scale(caller: Caller, clusterId: string, workerCount: number): Promise<void> {

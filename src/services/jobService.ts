@@ -11,6 +11,7 @@ import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { JobStore } from '../store/jobStore';
 import type { ClusterAccess } from '../workflows/clusterAccess';
+import type { ApplicationStore } from '../store/applicationStore';
 
 export interface JobServiceDeps {
   db: Db;
@@ -18,6 +19,7 @@ export interface JobServiceDeps {
   clusters: ClusterStore;
   /** Reaches a cluster's scheduler to cancel a dispatched job. */
   access: ClusterAccess;
+  applications: ApplicationStore;
   now?: () => number;
 }
 
@@ -29,7 +31,7 @@ export class JobService {
   }
 
   async submit(caller: Caller, raw: RawJobSpec): Promise<JobHandle> {
-    const spec = validateJobSpec(raw);
+    const spec = await this.withApplication(caller, validateJobSpec(raw));
     const { db, jobs } = this.deps;
     const { clusterId, reason } = spec.clusterId !== undefined
       ? await this.requireLiveCluster(caller, spec)
@@ -93,6 +95,20 @@ export class JobService {
       const now = this.now();
       await jobs.append(tx, jobId, [{ state: 'CANCELED', time: now, reason: `canceled by ${caller.userName} before dispatch` }], now);
     });
+  }
+
+  /** A job naming an application runs on the cluster the application is installed on. */
+  private async withApplication(caller: Caller, spec: JobSpec): Promise<JobSpec> {
+    if (spec.applicationId === undefined) return spec;
+    const app = await this.deps.applications.get(this.deps.db, spec.applicationId);
+    if (!app || app.gatewayId !== caller.gatewayId) throw new NotFoundError('application', spec.applicationId);
+    if (app.state !== 'INSTALLED') {
+      throw InvalidRequestError.of('spec.applicationId', `application ${app.spec.name} is ${app.state}, not INSTALLED`);
+    }
+    if (spec.clusterId !== undefined && spec.clusterId !== app.clusterId) {
+      throw InvalidRequestError.of('spec.applicationId', `application ${app.spec.name} is installed on cluster ${app.clusterId}, not ${spec.clusterId}`);
+    }
+    return { ...spec, clusterId: app.clusterId };
   }
 
   /** A job sent to a named cluster: it must be the caller's, alive, and able to run the job. */

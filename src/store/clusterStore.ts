@@ -4,6 +4,7 @@ import type {
 } from '../domain/types';
 import type { ClusterCapacity, NodeCapacity } from '../domain/placement';
 import { canClusterMove, IllegalTransitionError } from '../domain/stateMachines';
+import { ApplicationStore } from './applicationStore';
 import type { Queryable } from './db';
 
 interface ClusterRow {
@@ -84,6 +85,8 @@ function toFailure(row: FailureRow): ClusterFailure {
 }
 
 export class ClusterStore {
+  constructor(private readonly applications = new ApplicationStore()) {}
+
   /** Inserts the cluster in REQUESTED, its nodes and its first event. Run inside a transaction. */
   async insert(tx: Queryable, cluster: NewCluster): Promise<void> {
     await tx('clusters').insert({
@@ -184,9 +187,10 @@ export class ClusterStore {
   private async assemble(db: Queryable, rows: ClusterRow[]): Promise<Cluster[]> {
     if (rows.length === 0) return [];
     const ids = rows.map((row) => row.id);
-    const [nodes, failures] = await Promise.all([
+    const [nodes, failures, applications] = await Promise.all([
       db('nodes').whereIn('cluster_id', ids).orderBy(['created_at', 'position', 'id']) as Promise<NodeRow[]>,
       db('cluster_failures').whereIn('cluster_id', ids).orderBy('id') as Promise<FailureRow[]>,
+      this.applications.ofClusters(db, ids),
     ]);
     return rows.map((row) => ({
       clusterId: row.id,
@@ -199,6 +203,7 @@ export class ClusterStore {
       spec: row.spec,
       nodes: nodes.filter((n) => n.cluster_id === row.id).map(toNode),
       failures: failures.filter((f) => f.cluster_id === row.id).map(toFailure),
+      applications: applications.filter((a) => a.clusterId === row.id),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     }));

@@ -11,10 +11,13 @@ import type { Db } from '../store/db';
 import type { JobStore } from '../store/jobStore';
 import type { QueueStore } from '../store/queueStore';
 import { clusterExtraVars } from './clusterOptions';
+import { applicationExtraVars } from './applications';
+import type { ApplicationStore } from '../store/applicationStore';
 import type { ClusterAccess } from './clusterAccess';
 
 export interface ClusterWorkflowDeps {
   db: Db;
+  applications: ApplicationStore;
   clusters: ClusterStore;
   jobs: JobStore;
   queue: QueueStore;
@@ -28,11 +31,13 @@ export interface ClusterWorkflowDeps {
   now?: () => number;
 }
 
-export type ClusterAction = 'create' | 'delete';
+export type ClusterAction = 'create' | 'delete' | 'install';
 
 export interface ClusterWorkflowPayload {
   clusterId: string;
   action: ClusterAction;
+  /** With action "install". */
+  applicationId?: string;
 }
 
 /** A step failed in a way that ends the cluster FAILED with these reasons (not retried). */
@@ -53,7 +58,28 @@ export class ClusterWorkflow {
     const cluster = await this.deps.clusters.getById(this.deps.db, payload.clusterId);
     if (!cluster) return; // gone: nothing to do
     if (payload.action === 'delete') await this.delete(cluster);
+    else if (payload.action === 'install') await this.install(cluster, payload.applicationId ?? '');
     else await this.create(cluster);
+  }
+
+  /** Runs the app role on every node; the application ends INSTALLED or FAILED with the reason. */
+  private async install(cluster: Cluster, applicationId: string): Promise<void> {
+    const { applications, db } = this.deps;
+    const app = await applications.get(db, applicationId);
+    if (!app || app.state === 'INSTALLED') return;
+    if (cluster.state !== 'READY') {
+      await applications.setState(db, applicationId, 'FAILED', `cluster is ${cluster.state}`, this.now());
+      return;
+    }
+    await applications.setState(db, applicationId, 'INSTALLING', null, this.now());
+    const result = await this.playbook(cluster, 'app.yml', `install ${app.spec.name}`, applicationExtraVars(app));
+    if (result.status === 'successful') {
+      await applications.setState(db, applicationId, 'INSTALLED', `on ${cluster.nodes.length} node(s) under ${app.prefix}`, this.now());
+    } else {
+      const [first] = this.failuresOf('install', result);
+      await applications.setState(db, applicationId, 'FAILED',
+        `${first.task ? `task "${first.task}"` : 'install'}${first.host ? ` on ${first.host}` : ''}: ${first.message}`.slice(0, 2000), this.now());
+    }
   }
 
   private async create(cluster: Cluster): Promise<void> {
@@ -163,13 +189,15 @@ export class ClusterWorkflow {
     }
   }
 
-  private async playbook(cluster: Cluster, playbook: string, step: string): Promise<PlaybookResult> {
+  private async playbook(
+    cluster: Cluster, playbook: string, step: string, moreVars: Record<string, unknown> = {},
+  ): Promise<PlaybookResult> {
     const started = this.now();
     await this.event(cluster.clusterId, { kind: 'step', time: started, message: `${step}: ${playbook} started` });
     const result = await this.deps.ansible.run({
       playbook,
       inventory: inventoryOf(cluster),
-      extraVars: clusterExtraVars(cluster),
+      extraVars: { ...clusterExtraVars(cluster), ...moreVars },
       sshPrivateKey: await this.deps.access.sshPrivateKey(cluster),
       timeoutMs: this.deps.playbookTimeoutMs,
       signal: this.deps.shutdown,

@@ -12,9 +12,12 @@ import type { Db } from '../store/db';
 import type { JobStore, JobWork, StatusChange } from '../store/jobStore';
 import type { QueueStore } from '../store/queueStore';
 import type { ClusterAccess } from './clusterAccess';
+import { jobEnvironment } from './applications';
+import type { ApplicationStore } from '../store/applicationStore';
 
 export interface JobWorkDeps {
   db: Db;
+  applications: ApplicationStore;
   jobs: JobStore;
   clusters: ClusterStore;
   queue: QueueStore;
@@ -60,8 +63,9 @@ export class JobWorkflows {
     const scheduler = this.deps.access.scheduler(cluster);
     const workingDir = work.workingDir ?? path.join(this.deps.jobsDir, jobId);
     const found = await scheduler.findByJobIds([jobId]);
+    const app = work.spec.applicationId ? await this.deps.applications.get(db, work.spec.applicationId) : undefined;
     const nativeJobId = found.get(jobId)
-      ?? await scheduler.submit({ jobId, spec: work.spec, workingDir, environment: work.spec.environment ?? {} });
+      ?? await scheduler.submit({ jobId, spec: work.spec, workingDir, environment: jobEnvironment(app, work.spec.environment) });
     const adopted = found.has(jobId);
     let canceledMeanwhile = false;
     await db.transaction(async (tx) => {

@@ -4,7 +4,7 @@ import { migrateLatest } from '../../src/store/db';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const EXPECTED_TABLES = [
-  'allocations', 'cluster_events', 'cluster_failures', 'clusters', 'gateway_keys', 'idempotency_keys', 'job_event_outbox',
+  'allocations', 'applications', 'cluster_events', 'cluster_failures', 'clusters', 'gateway_keys', 'idempotency_keys', 'job_event_outbox',
   'job_statuses', 'jobs',
   'nodes',
   'worker_heartbeats',

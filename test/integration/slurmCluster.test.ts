@@ -3,7 +3,10 @@
 // their end, the service killed while jobs run, and the cluster deleted. Everything is real:
 // Postgres, graphile-worker, ansible-runner, munge, slurmctld, slurmd, Open MPI.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import Int64 from 'node-int64';
@@ -188,6 +191,41 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
     expect(model.stdOut).toContain('ranks=2 sum=1');
   });
 
+  it('installs an application from a checked archive on every node, and a job uses it', async () => {
+    // A tiny archive served by the test, as a gateway's software repository would serve it.
+    const appDir = path.join(dataDir, 'hello-src');
+    mkdirSync(path.join(appDir, 'bin'), { recursive: true });
+    writeFileSync(path.join(appDir, 'bin/hello-app'), '#!/bin/sh\necho "$HELLO_GREETING from hello-app"\n', { mode: 0o644 });
+    const archive = path.join(dataDir, 'hello.tar.gz');
+    execFileSync('tar', ['-czf', archive, '-C', appDir, 'bin']);
+    const bytes = readFileSync(archive);
+    const server = createServer((req, res) => {
+      if (req.url === '/hello.tar.gz') res.end(bytes);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hello.tar.gz`;
+    try {
+      await expect(clients.cluster.installApplication(token, clusterId, new ms.ApplicationSpec({ name: 'hello', archiveUrl: url })))
+        .rejects.toMatchObject({ message: expect.stringContaining('app.archiveSha256') });
+      const applicationId = await clients.cluster.installApplication(token, clusterId, new ms.ApplicationSpec({
+        name: 'hello', version: '1.0', archiveUrl: url, archiveSha256: createHash('sha256').update(bytes).digest('hex'),
+        installCommands: [['chmod', '755', 'bin/hello-app']], environment: new Map([['HELLO_GREETING', 'installed hello']]),
+      }));
+      const installed = await until('application INSTALLED', 180_000, async () => {
+        const app = (await cluster()).applications?.find((a) => a.applicationId === applicationId);
+        if (app?.state === ms.ApplicationState.FAILED) throw new Error(`install FAILED: ${app.stateReason}`);
+        return app?.state === ms.ApplicationState.INSTALLED ? app : undefined;
+      });
+      expect(installed.prefix).toBe('/opt/metascheduler/apps/hello-1.0');
+      const model = await ended((await submit('uses-app', ['/bin/sh', '-c', '"$APP_PREFIX/bin/hello-app"'], { applicationId })).jobId);
+      expect(states(model)).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
+      expect(model.stdOut).toBe('installed hello from hello-app\n');
+    } finally {
+      server.close();
+    }
+  });
+
   it('ends a job exiting 3 FAILED with exitCode 3', async () => {
     const model = await ended((await submit('three', ['/bin/sh', '-c', 'exit 3'])).jobId);
     expect(states(model)).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'FAILED']);
@@ -235,5 +273,7 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
     expect(ms.ClusterState[c.state]).toBe('TERMINATED');
     expect(c.nodes.map((n) => ms.NodeState[n.state])).toEqual(['RELEASED']);
     expect(daemons()).toEqual([]);
+    // what it installed is gone too
+    expect(spawnSync('test', ['-e', '/opt/metascheduler/apps/hello-1.0']).status).not.toBe(0);
   });
 });

@@ -11,6 +11,7 @@ import * as ProviderType from "./ProviderType";
 import * as ClusterState from "./ClusterState";
 import * as Node from "./Node";
 import * as ClusterFailure from "./ClusterFailure";
+import * as Application from "./Application";
 export interface IClusterArgs {
     clusterId: string;
     name: string;
@@ -23,6 +24,7 @@ export interface IClusterArgs {
     createdAt: number | Int64;
     updatedAt: number | Int64;
     gatewayId: string;
+    applications?: Array<Application.Application>;
 }
 export class Cluster {
     public clusterId: string;
@@ -36,6 +38,7 @@ export class Cluster {
     public createdAt: Int64;
     public updatedAt: Int64;
     public gatewayId: string;
+    public applications?: Array<Application.Application>;
     constructor(args: IClusterArgs) {
         if (args != null && args.clusterId != null) {
             this.clusterId = args.clusterId;
@@ -110,6 +113,9 @@ export class Cluster {
         else {
             throw new thrift.Thrift.TProtocolException(thrift.Thrift.TProtocolExceptionType.UNKNOWN, "Required field[gatewayId] is unset!");
         }
+        if (args != null && args.applications != null) {
+            this.applications = args.applications;
+        }
     }
     public write(output: thrift.TProtocol): void {
         output.writeStructBegin("Cluster");
@@ -176,6 +182,15 @@ export class Cluster {
             output.writeString(this.gatewayId);
             output.writeFieldEnd();
         }
+        if (this.applications != null) {
+            output.writeFieldBegin("applications", thrift.Thrift.Type.LIST, 12);
+            output.writeListBegin(thrift.Thrift.Type.STRUCT, this.applications.length);
+            this.applications.forEach((value_3: Application.Application): void => {
+                value_3.write(output);
+            });
+            output.writeListEnd();
+            output.writeFieldEnd();
+        }
         output.writeFieldStop();
         output.writeStructEnd();
         return;
@@ -193,8 +208,8 @@ export class Cluster {
             switch (fieldId) {
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_3: string = input.readString();
-                        _args.clusterId = value_3;
+                        const value_4: string = input.readString();
+                        _args.clusterId = value_4;
                     }
                     else {
                         input.skip(fieldType);
@@ -202,8 +217,8 @@ export class Cluster {
                     break;
                 case 2:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_4: string = input.readString();
-                        _args.name = value_4;
+                        const value_5: string = input.readString();
+                        _args.name = value_5;
                     }
                     else {
                         input.skip(fieldType);
@@ -211,8 +226,8 @@ export class Cluster {
                     break;
                 case 3:
                     if (fieldType === thrift.Thrift.Type.I32) {
-                        const value_5: ClusterKind.ClusterKind = input.readI32();
-                        _args.kind = value_5;
+                        const value_6: ClusterKind.ClusterKind = input.readI32();
+                        _args.kind = value_6;
                     }
                     else {
                         input.skip(fieldType);
@@ -220,8 +235,8 @@ export class Cluster {
                     break;
                 case 4:
                     if (fieldType === thrift.Thrift.Type.I32) {
-                        const value_6: ProviderType.ProviderType = input.readI32();
-                        _args.provider = value_6;
+                        const value_7: ProviderType.ProviderType = input.readI32();
+                        _args.provider = value_7;
                     }
                     else {
                         input.skip(fieldType);
@@ -229,8 +244,8 @@ export class Cluster {
                     break;
                 case 5:
                     if (fieldType === thrift.Thrift.Type.I32) {
-                        const value_7: ClusterState.ClusterState = input.readI32();
-                        _args.state = value_7;
+                        const value_8: ClusterState.ClusterState = input.readI32();
+                        _args.state = value_8;
                     }
                     else {
                         input.skip(fieldType);
@@ -238,8 +253,8 @@ export class Cluster {
                     break;
                 case 6:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_8: string = input.readString();
-                        _args.stateReason = value_8;
+                        const value_9: string = input.readString();
+                        _args.stateReason = value_9;
                     }
                     else {
                         input.skip(fieldType);
@@ -247,15 +262,15 @@ export class Cluster {
                     break;
                 case 7:
                     if (fieldType === thrift.Thrift.Type.LIST) {
-                        const value_9: Array<Node.Node> = new Array<Node.Node>();
+                        const value_10: Array<Node.Node> = new Array<Node.Node>();
                         const metadata_1: thrift.TList = input.readListBegin();
                         const size_1: number = metadata_1.size;
                         for (let i_1: number = 0; i_1 < size_1; i_1++) {
-                            const value_10: Node.Node = Node.Node.read(input);
-                            value_9.push(value_10);
+                            const value_11: Node.Node = Node.Node.read(input);
+                            value_10.push(value_11);
                         }
                         input.readListEnd();
-                        _args.nodes = value_9;
+                        _args.nodes = value_10;
                     }
                     else {
                         input.skip(fieldType);
@@ -263,15 +278,15 @@ export class Cluster {
                     break;
                 case 8:
                     if (fieldType === thrift.Thrift.Type.LIST) {
-                        const value_11: Array<ClusterFailure.ClusterFailure> = new Array<ClusterFailure.ClusterFailure>();
+                        const value_12: Array<ClusterFailure.ClusterFailure> = new Array<ClusterFailure.ClusterFailure>();
                         const metadata_2: thrift.TList = input.readListBegin();
                         const size_2: number = metadata_2.size;
                         for (let i_2: number = 0; i_2 < size_2; i_2++) {
-                            const value_12: ClusterFailure.ClusterFailure = ClusterFailure.ClusterFailure.read(input);
-                            value_11.push(value_12);
+                            const value_13: ClusterFailure.ClusterFailure = ClusterFailure.ClusterFailure.read(input);
+                            value_12.push(value_13);
                         }
                         input.readListEnd();
-                        _args.failures = value_11;
+                        _args.failures = value_12;
                     }
                     else {
                         input.skip(fieldType);
@@ -279,8 +294,8 @@ export class Cluster {
                     break;
                 case 9:
                     if (fieldType === thrift.Thrift.Type.I64) {
-                        const value_13: Int64 = input.readI64();
-                        _args.createdAt = value_13;
+                        const value_14: Int64 = input.readI64();
+                        _args.createdAt = value_14;
                     }
                     else {
                         input.skip(fieldType);
@@ -288,8 +303,8 @@ export class Cluster {
                     break;
                 case 10:
                     if (fieldType === thrift.Thrift.Type.I64) {
-                        const value_14: Int64 = input.readI64();
-                        _args.updatedAt = value_14;
+                        const value_15: Int64 = input.readI64();
+                        _args.updatedAt = value_15;
                     }
                     else {
                         input.skip(fieldType);
@@ -297,8 +312,24 @@ export class Cluster {
                     break;
                 case 11:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_15: string = input.readString();
-                        _args.gatewayId = value_15;
+                        const value_16: string = input.readString();
+                        _args.gatewayId = value_16;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 12:
+                    if (fieldType === thrift.Thrift.Type.LIST) {
+                        const value_17: Array<Application.Application> = new Array<Application.Application>();
+                        const metadata_3: thrift.TList = input.readListBegin();
+                        const size_3: number = metadata_3.size;
+                        for (let i_3: number = 0; i_3 < size_3; i_3++) {
+                            const value_18: Application.Application = Application.Application.read(input);
+                            value_17.push(value_18);
+                        }
+                        input.readListEnd();
+                        _args.applications = value_17;
                     }
                     else {
                         input.skip(fieldType);

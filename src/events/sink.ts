@@ -1,0 +1,54 @@
+// Where job-status events go. The publisher drains the outbox through every enabled sink and
+// deletes an event only once each of them took it.
+import type { JobEvent } from './jobStatusMessage';
+
+/** How far a sink got with the events it was given, in order. */
+export interface Delivery {
+  /** The number of leading events the sink took for good (a prefix: never a gap). */
+  delivered: number;
+  /** Why it stopped short, when delivered < events given. */
+  error?: Error;
+}
+
+export interface EventSink {
+  /** Names the sink in logs and in the outbox's last_error. */
+  readonly name: string;
+  /**
+   * Makes the sink ready (connects), before the publisher opens its draining transaction; throws
+   * when it cannot. Idempotent: a ready sink returns at once.
+   */
+  prepare(): Promise<void>;
+  /**
+   * Delivers events in the order given and reports the prefix that is durably taken. A prefix,
+   * because a later event of a job must never overtake an earlier one that will be sent again.
+   * Must not throw for a delivery failure: it reports it.
+   */
+  deliver(events: readonly JobEvent[]): Promise<Delivery>;
+  /** Releases connections; the sink may be prepared again afterwards. */
+  close(): Promise<void>;
+}
+
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * Removes a URL's password (raw and percent-decoded) from a text that may quote it, such as an
+ * error message; the outbox's last_error and the log must never hold it.
+ */
+export function scrubSecrets(text: string, url: string): string {
+  let password = '';
+  try {
+    password = new URL(url).password;
+  } catch {
+    return text.replaceAll(url, '[url]');
+  }
+  if (password === '') return text;
+  let decoded = password;
+  try {
+    decoded = decodeURIComponent(password);
+  } catch {
+    // keep the raw form only
+  }
+  return text.replaceAll(password, '***').replaceAll(decoded, '***');
+}
