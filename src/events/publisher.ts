@@ -1,0 +1,198 @@
+// Drains job_event_outbox to Airavata: RabbitMQ's status_exchange always, a Kafka REST proxy when
+// configured. Delivery is at least once and in order per job: a batch goes out in id order on one
+// channel, and only the prefix every sink took is deleted, so a failure mid-batch leaves the rest
+// (and every later event) waiting. The loop never throws: while a sink is down it logs, keeps the
+// rows and retries with backoff; the service keeps serving meanwhile.
+import type { Logger } from '../log';
+import type { Db } from '../store/db';
+import type { JobEvent } from './jobStatusMessage';
+import { KafkaRestSink } from './kafkaRestSink';
+import { OutboxStore } from './outboxStore';
+import { RabbitSink } from './rabbitSink';
+import { asError, scrubSecrets, type EventSink } from './sink';
+
+export interface JobEventPublisherOptions {
+  db: Db;
+  /** amqp:// or amqps:// URL of the broker Airavata listens on. */
+  amqpUrl: string;
+  log: Logger;
+  /** Base URL of a Confluent REST proxy; unset: no Kafka sink. */
+  kafkaRestUrl?: string;
+  /** Topic of Airavata's real-time monitor (its realtime.monitor.broker.topic); required with kafkaRestUrl. */
+  kafkaTopic?: string;
+  /** Events taken per round. Default 100. */
+  batchSize?: number;
+  /** Pause when the outbox is empty. Default 200 ms. */
+  pollIntervalMs?: number;
+  /** First retry delay after a failed round, doubled per failure up to reconnectMaxMs. Default 500 ms. */
+  reconnectMinMs?: number;
+  /** Default 30 s. */
+  reconnectMaxMs?: number;
+  /** Longest wait for the broker's confirms of a batch. Default 15 s. */
+  confirmTimeoutMs?: number;
+  outbox?: OutboxStore;
+}
+
+type Round =
+  | { kind: 'idle' }
+  | { kind: 'progress' }
+  | { kind: 'failed'; failures: { sink: string; error: Error }[]; waiting: number };
+
+export class JobEventPublisher {
+  private readonly db: Db;
+  private readonly log: Logger;
+  private readonly outbox: OutboxStore;
+  private readonly sinks: EventSink[];
+  /**
+   * Per sink, ids of outbox events it already took that are still in the outbox (another sink
+   * failed them): a retry resends them only where they are missing. In memory only; a restart
+   * resends them (at least once).
+   */
+  private readonly taken = new Map<EventSink, Set<number>>();
+  private readonly batchSize: number;
+  private readonly pollIntervalMs: number;
+  private readonly reconnectMinMs: number;
+  private readonly reconnectMaxMs: number;
+  private readonly secretUrls: string[];
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+
+  constructor(options: JobEventPublisherOptions) {
+    if (options.kafkaRestUrl !== undefined && !options.kafkaTopic) {
+      throw new Error('JobEventPublisher: kafkaTopic is required with kafkaRestUrl');
+    }
+    this.db = options.db;
+    this.log = options.log.child({ component: 'job-events' });
+    this.outbox = options.outbox ?? new OutboxStore();
+    this.batchSize = options.batchSize ?? 100;
+    this.pollIntervalMs = options.pollIntervalMs ?? 200;
+    this.reconnectMinMs = options.reconnectMinMs ?? 500;
+    this.reconnectMaxMs = Math.max(options.reconnectMaxMs ?? 30_000, this.reconnectMinMs);
+    this.sinks = [new RabbitSink({ url: options.amqpUrl, log: this.log, confirmTimeoutMs: options.confirmTimeoutMs })];
+    this.secretUrls = [options.amqpUrl];
+    if (options.kafkaRestUrl !== undefined && options.kafkaTopic) {
+      this.sinks.push(new KafkaRestSink({ url: options.kafkaRestUrl, topic: options.kafkaTopic }));
+      this.secretUrls.push(options.kafkaRestUrl);
+    }
+    for (const sink of this.sinks) this.taken.set(sink, new Set());
+  }
+
+  /** Starts draining in the background; a second call while running does nothing. */
+  start(): void {
+    if (this.running) return;
+    this.stopping = false;
+    this.log.info({ sinks: this.sinks.map((sink) => sink.name) }, 'publishing job events');
+    this.running = this.loop();
+  }
+
+  /** Finishes the round in flight (bounded by the sinks' timeouts), then closes connections. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.running;
+    this.running = undefined;
+    await Promise.all(this.sinks.map((sink) => sink.close()));
+  }
+
+  private async loop(): Promise<void> {
+    let failedRounds = 0;
+    while (!this.stopping) {
+      let round: Round;
+      try {
+        round = await this.round();
+      } catch (error) {
+        round = { kind: 'failed', failures: [{ sink: 'outbox', error: asError(error) }], waiting: -1 };
+      }
+      if (round.kind === 'failed') {
+        failedRounds += 1;
+        const delay = this.backoff(failedRounds);
+        this.log.warn({
+          failures: round.failures.map(({ sink, error }) => ({ sink, error: this.scrub(error.message) })),
+          ...(round.waiting >= 0 ? { waiting: round.waiting } : {}),
+          attempt: failedRounds,
+          retryInMs: delay,
+        }, 'job events not delivered: kept in the outbox, retrying');
+        await this.sleep(delay);
+        continue;
+      }
+      if (failedRounds > 0) this.log.info({ afterAttempts: failedRounds }, 'job events delivered again');
+      failedRounds = 0;
+      // After progress, look again at once: more may wait behind a full batch.
+      if (round.kind === 'idle') await this.sleep(this.pollIntervalMs);
+    }
+  }
+
+  /** One batch through every sink. */
+  private async round(): Promise<Round> {
+    if (!(await this.outbox.any(this.db))) return { kind: 'idle' };
+    // Connect before opening the transaction, so a slow connect does not hold it.
+    const unprepared = new Map<EventSink, Error>();
+    for (const sink of this.sinks) {
+      await sink.prepare().catch((error: unknown) => unprepared.set(sink, asError(error)));
+    }
+    return this.db.transaction(async (tx): Promise<Round> => {
+      if (!(await this.outbox.tryLockDrain(tx))) return { kind: 'idle' };
+      const batch = await this.outbox.takeBatch(tx, this.batchSize);
+      if (batch.length === 0) return { kind: 'idle' };
+      this.forgetGone(batch);
+      const failures: { sink: string; error: Error }[] = [];
+      for (const sink of this.sinks) {
+        const taken = this.taken.get(sink) ?? new Set<number>();
+        const pending = batch.filter((event) => !taken.has(event.id));
+        if (pending.length === 0) continue;
+        const notReady = unprepared.get(sink);
+        if (notReady) {
+          failures.push({ sink: sink.name, error: notReady });
+          continue;
+        }
+        const result = await sink.deliver(pending).catch((error: unknown) => ({ delivered: 0, error: asError(error) }));
+        for (const event of pending.slice(0, result.delivered)) taken.add(event.id);
+        if (result.error) failures.push({ sink: sink.name, error: result.error });
+      }
+      const done = batch.filter((event) => this.sinks.every((sink) => this.taken.get(sink)?.has(event.id)));
+      await this.outbox.delete(tx, done.map((event) => event.id));
+      for (const set of this.taken.values()) for (const event of done) set.delete(event.id);
+      if (failures.length === 0) return { kind: 'progress' };
+      const left = batch.filter((event) => !done.includes(event));
+      const text = failures.map(({ sink, error }) => `${sink}: ${this.scrub(error.message)}`).join('; ');
+      await this.outbox.recordFailure(tx, left.map((event) => event.id), text);
+      return { kind: 'failed', failures, waiting: left.length };
+    });
+  }
+
+  /**
+   * Drops remembered ids that left the outbox without us (another replica delivered them): an id
+   * below the batch's last that is not in the batch was committed earlier, so it was deleted.
+   */
+  private forgetGone(batch: readonly JobEvent[]): void {
+    const last = batch[batch.length - 1]?.id ?? 0;
+    const present = new Set(batch.map((event) => event.id));
+    for (const set of this.taken.values()) {
+      for (const id of set) if (id <= last && !present.has(id)) set.delete(id);
+    }
+  }
+
+  private backoff(failedRounds: number): number {
+    const base = Math.min(this.reconnectMaxMs, this.reconnectMinMs * 2 ** Math.min(failedRounds - 1, 30));
+    // +-20% jitter, so replicas do not retry in step.
+    return Math.round(Math.min(this.reconnectMaxMs, base * (0.8 + Math.random() * 0.4)));
+  }
+
+  private scrub(text: string): string {
+    return this.secretUrls.reduce((result, url) => scrubSecrets(result, url), text);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const wake = (): void => done();
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = wake;
+    });
+  }
+}
