@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { AnsibleRunnerBridge } from './ansible/bridge';
+import { JobEventPublisher } from './events/publisher';
 import { TokenVerifier } from './auth/tokenVerifier';
 import type { Config } from './config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embeddedPostgres';
@@ -84,6 +85,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       jobsDir: path.join(config.dataDir, 'jobs'),
       monitorIntervalMs: config.monitorIntervalMs,
     });
+    const events = config.amqpUrl === undefined ? undefined : new JobEventPublisher({
+      db, amqpUrl: config.amqpUrl, log: log.child({ component: 'events' }),
+      kafkaRestUrl: config.kafkaRestUrl, kafkaTopic: config.kafkaTopic,
+    });
     const deps = {
       verifier,
       gatewayKeys,
@@ -102,6 +107,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       place_waiting: (payload) => jobWork.placeWaiting(payloadField(payload, 'gatewayId')),
     });
     if (config.backgroundWorkers) await recoverWork({ db, clusters, jobs, queue, log });
+    // Every replica publishes; the outbox's drain lock lets one at a time.
+    events?.start();
     log.info(`listening on ${config.thriftHost}:${rpc.port}`);
 
     return {
@@ -110,10 +117,24 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       async stop() {
         const { drained } = await rpc.close(config.shutdownGraceMs);
         shutdown.abort();
-        await workQueue.stop();
-        await db.destroy();
-        await embedded?.stop();
+        // Each step runs whatever the one before did, so nothing is left running; the first
+        // failure is reported once all have been tried.
+        const failures: unknown[] = [];
+        for (const [name, step] of [
+          ['background workers', () => workQueue.stop()],
+          ['event publisher', async () => events?.stop()],
+          ['database pool', () => db.destroy()],
+          ['embedded Postgres', async () => embedded?.stop()],
+        ] as const) {
+          try {
+            await step();
+          } catch (error) {
+            log.error({ err: error, step: name }, 'shutdown step failed');
+            failures.push(error);
+          }
+        }
         log.info({ drained }, 'stopped');
+        if (failures.length > 0) throw failures[0];
       },
     };
   } catch (error) {

@@ -21,6 +21,10 @@ export interface Config {
   auth: AuthConfig;
   secretsKeyFile?: string;
   amqpUrl?: string;
+  /** Confluent REST proxy (v2) for Airavata's real-time monitor; unset: no Kafka records. */
+  kafkaRestUrl?: string;
+  /** The monitor's topic (Airavata's realtime.monitor.broker.topic); required with kafkaRestUrl. */
+  kafkaTopic?: string;
   logLevel: LogLevel;
   /** Largest Postgres pool the service opens. */
   dbPoolSize: number;
@@ -98,6 +102,15 @@ export function loadConfig(env: Env = process.env): Config {
   if (amqpUrl !== undefined && !/^amqps?:\/\//.test(amqpUrl)) {
     problems.push('AMQP_URL: must be an amqp:// or amqps:// URL');
   }
+  const kafkaRestUrl = text('KAFKA_REST_URL');
+  const kafkaTopic = text('KAFKA_TOPIC');
+  if (kafkaRestUrl !== undefined) {
+    if (!/^https?:\/\//.test(kafkaRestUrl)) problems.push('KAFKA_REST_URL: must be an http:// or https:// URL');
+    if (amqpUrl === undefined) problems.push('KAFKA_REST_URL: needs AMQP_URL (job events are published only when AMQP_URL is set)');
+    if (kafkaTopic === undefined) problems.push("KAFKA_TOPIC: required with KAFKA_REST_URL (Airavata's realtime.monitor.broker.topic)");
+  } else if (kafkaTopic !== undefined) {
+    problems.push('KAFKA_TOPIC: set without KAFKA_REST_URL');
+  }
 
   const config: Config = {
     databaseUrl,
@@ -108,6 +121,8 @@ export function loadConfig(env: Env = process.env): Config {
     auth,
     secretsKeyFile: text('SECRETS_KEY_FILE'),
     amqpUrl,
+    kafkaRestUrl,
+    kafkaTopic,
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     dbPoolSize: integer('DB_POOL_SIZE', 16, 1, 200),
     shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', 30_000, 0, 600_000),

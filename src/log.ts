@@ -8,7 +8,7 @@ export type { Logger };
 /** Field names whose values are replaced by "[redacted]" at any depth we log. */
 export const SECRET_FIELDS = [
   'accessToken', 'authzToken', 'token', 'password', 'secret', 'privateKey', 'authorization',
-  'AUTH_HS256_SECRET', 'DATABASE_URL', 'connectionString',
+  'AUTH_HS256_SECRET', 'DATABASE_URL', 'connectionString', 'amqpUrl', 'kafkaRestUrl', 'databaseUrl',
 ];
 
 function redactPaths(): string[] {

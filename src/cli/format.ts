@@ -33,6 +33,11 @@ export function clusterDetails(c: ClusterView): string {
     ['updated', isoTime(c.updatedAt)],
   ])];
   parts.push(c.nodes.length > 0 ? `nodes:\n${nodeTable(c.nodes)}` : 'nodes: none');
+  if (c.applications.length > 0) {
+    parts.push(`applications:\n${table(['  NAME', 'VERSION', 'STATE', 'PREFIX', 'REASON'], c.applications.map((a) => [
+      `  ${a.name}`, a.version ?? '-', a.state, a.prefix ?? '-', a.stateReason ?? '',
+    ]))}`);
+  }
   if (c.failures.length > 0) parts.push(`failures:\n${c.failures.map((f) => `  ${failureLine(f)}`).join('\n')}`);
   return parts.join('\n');
 }

@@ -56,7 +56,7 @@ export async function resolveCredentials(flags: CommonFlags, env: Env, secrets: 
     secrets.add(accessToken);
     return { accessToken, gatewayId: gateway, userName, minted: true };
   }
-  throw new CliError(ExitCode.Usage, secret
+  throw new CliError(ExitCode.Unauthorized, secret
     ? 'no gateway to mint a token for: pass --gateway (or set AIRAVATA_MS_GATEWAY), or give --token'
     : 'no token: pass --token or set AIRAVATA_MS_TOKEN (or set AUTH_HS256_SECRET and --gateway to mint one)');
 }

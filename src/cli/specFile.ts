@@ -42,7 +42,7 @@ class FieldReader {
     return `${this.prefix}${field}`;
   }
 
-  private fail(field: string, message: string): undefined {
+  fail(field: string, message: string): undefined {
     this.problems.push(`${this.at(field)}: ${message}`);
     return undefined;
   }
@@ -125,13 +125,13 @@ class FieldReader {
 }
 
 function throwIfAny(problems: string[], source: string): void {
-  if (problems.length > 0) throw new CliError(ExitCode.Usage, `invalid spec ${source}: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new CliError(ExitCode.Usage, `invalid ${source}: ${problems.join('; ')}`);
 }
 
 const CLUSTER_FIELDS = ['name', 'kind', 'provider', 'workerCount', 'hosts', 'clientToken', 'providerOptions', 'clusterOptions'];
 const HOST_FIELDS = ['address', 'sshUser', 'sshPort', 'roles'];
 
-/** A ClusterSpec from a parsed file; `source` names the file in the error. */
+/** A ClusterSpec from a parsed file; `source` ("spec file x.yaml") starts the error line. */
 export function clusterSpecFrom(doc: SpecDoc, source: string): ms.ClusterSpec {
   const problems: string[] = [];
   const r = new FieldReader(problems, doc, '');
@@ -153,7 +153,7 @@ export function clusterSpecFrom(doc: SpecDoc, source: string): ms.ClusterSpec {
   const clientToken = r.text('clientToken');
   const providerOptions = r.textMap('providerOptions');
   const clusterOptions = r.textMap('clusterOptions');
-  throwIfAny(problems, `file ${source}`);
+  throwIfAny(problems, source);
   return new ms.ClusterSpec({
     name: name as string,
     kind: kind as ms.ClusterKind,
@@ -172,19 +172,20 @@ const JOB_FIELDS = ['jobName', 'taskId', 'processId', 'experimentId', 'paralleli
 
 /**
  * A JobSpec from a parsed file and/or the command's flags (already merged into `doc`). parallelism
- * defaults to SERIAL; the rest is left for the service to judge (an empty command, say).
+ * defaults to SERIAL; values are left for the service to judge (an empty command or name, say).
  */
 export function jobSpecFrom(doc: SpecDoc, source: string): ms.JobSpec {
   const problems: string[] = [];
   const r = new FieldReader(problems, doc, '');
   r.unknownFields(JOB_FIELDS);
   const spec = {
-    jobName: r.text('jobName', true),
+    // Left to the service when absent, so its one answer names every missing field at once.
+    jobName: r.text('jobName') ?? '',
     taskId: r.text('taskId'),
     processId: r.text('processId'),
     experimentId: r.text('experimentId'),
     parallelism: r.enumName('parallelism', base.ApplicationParallelismType, base.ApplicationParallelismType.SERIAL),
-    command: r.textList('command') ?? r.fail('command', 'is required: the program and its arguments as a list'),
+    command: r.textList('command') ?? [],
     totalCPUCount: r.integer('totalCPUCount'),
     nodeCount: r.integer('nodeCount'),
     wallTimeLimit: r.integer('wallTimeLimit'),
@@ -199,8 +200,6 @@ export function jobSpecFrom(doc: SpecDoc, source: string): ms.JobSpec {
   throwIfAny(problems, source);
   return new ms.JobSpec({
     ...spec,
-    jobName: spec.jobName as string,
     parallelism: spec.parallelism as base.ApplicationParallelismType,
-    command: spec.command as string[],
   });
 }

@@ -33,6 +33,15 @@ export interface FailureView {
   time?: number;
 }
 
+export interface ApplicationView {
+  applicationId: string;
+  name: string;
+  version?: string;
+  state: string;
+  stateReason?: string;
+  prefix?: string;
+}
+
 export interface ClusterView {
   clusterId: string;
   name: string;
@@ -43,6 +52,7 @@ export interface ClusterView {
   stateReason?: string;
   nodes: NodeView[];
   failures: FailureView[];
+  applications: ApplicationView[];
   createdAt?: number;
   updatedAt?: number;
 }
@@ -119,6 +129,14 @@ export function clusterView(cluster: ms.Cluster): ClusterView {
     stateReason: opt(cluster.stateReason),
     nodes: (cluster.nodes ?? []).map(nodeView),
     failures: (cluster.failures ?? []).map(failureView),
+    applications: (cluster.applications ?? []).map((app) => ({
+      applicationId: app.applicationId,
+      name: app.name,
+      version: opt(app.version),
+      state: name(ms.ApplicationState, app.state),
+      stateReason: opt(app.stateReason),
+      prefix: opt(app.prefix),
+    })),
     createdAt: num(cluster.createdAt),
     updatedAt: num(cluster.updatedAt),
   };

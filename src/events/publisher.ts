@@ -36,7 +36,7 @@ export interface JobEventPublisherOptions {
 type Round =
   | { kind: 'idle' }
   | { kind: 'progress' }
-  | { kind: 'failed'; failures: { sink: string; error: Error }[]; waiting: number };
+  | { kind: 'failed'; failures: { sink: string; error: Error }[]; waitingInBatch: number };
 
 export class JobEventPublisher {
   private readonly db: Db;
@@ -102,14 +102,14 @@ export class JobEventPublisher {
       try {
         round = await this.round();
       } catch (error) {
-        round = { kind: 'failed', failures: [{ sink: 'outbox', error: asError(error) }], waiting: -1 };
+        round = { kind: 'failed', failures: [{ sink: 'outbox', error: asError(error) }], waitingInBatch: -1 };
       }
       if (round.kind === 'failed') {
         failedRounds += 1;
         const delay = this.backoff(failedRounds);
         this.log.warn({
           failures: round.failures.map(({ sink, error }) => ({ sink, error: this.scrub(error.message) })),
-          ...(round.waiting >= 0 ? { waiting: round.waiting } : {}),
+          ...(round.waitingInBatch >= 0 ? { waitingInBatch: round.waitingInBatch } : {}),
           attempt: failedRounds,
           retryInMs: delay,
         }, 'job events not delivered: kept in the outbox, retrying');
@@ -157,7 +157,7 @@ export class JobEventPublisher {
       const left = batch.filter((event) => !done.includes(event));
       const text = failures.map(({ sink, error }) => `${sink}: ${this.scrub(error.message)}`).join('; ');
       await this.outbox.recordFailure(tx, left.map((event) => event.id), text);
-      return { kind: 'failed', failures, waiting: left.length };
+      return { kind: 'failed', failures, waitingInBatch: left.length };
     });
   }
 

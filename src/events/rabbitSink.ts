@@ -48,6 +48,8 @@ export class RabbitSink implements EventSink {
     });
     connection.on('close', () => {
       if (this.connection === connection) {
+        // Not closed by us: the broker went away. The events wait in the outbox meanwhile.
+        this.options.log.warn({ broker: this.where }, 'event broker connection lost');
         this.connection = undefined;
         this.channel = undefined;
       }

@@ -44,7 +44,7 @@ describe('service process', () => {
     } finally {
       second.child.kill('SIGTERM');
       const code = await second.exited;
-      expect(code).toBe(0);
+      if (code !== 0) throw new Error(`restarted service exited ${code} on SIGTERM:\n${second.output().slice(-3000)}`);
     }
   });
 

@@ -7,7 +7,7 @@
  * In parallel, a RabbitMQ consumer as Airavata's job monitor is: a queue bound with '#' to the topic
  * exchange status_exchange before anything is submitted, every body decoded as Message (binary
  * protocol) and its event as JobStatusChangeEvent; each job must get one event per state change, in
- * the order of its status history.
+ * the order of its status history (a redelivery, same messageId, counts once as Airavata may drop it).
  *
  * usage: java JobsScenario HOST PORT
  * env:   TOKEN (JWT for GATEWAY), GATEWAY, USER_NAME, MPI_PROGRAM (an MPI binary printing
@@ -121,8 +121,10 @@ public final class JobsScenario {
     private final String gatewayId;
     private final Map<String, List<Event>> byJob = new HashMap<>();
     private final List<String> problems = new ArrayList<>();
+    private final java.util.Set<String> messageIds = new java.util.HashSet<>();
     private int deliveries;
     private int foreign;
+    private int redeliveries;
     private Connection connection;
 
     StatusConsumer(String gatewayId) {
@@ -174,6 +176,8 @@ public final class JobsScenario {
             }
             if (problem != null) {
               problems.add(key + ": " + problem);
+            } else if (!messageIds.add(message.getMessageId())) {
+              redeliveries++; // at-least-once: the same messageId again is the same event
             } else {
               byJob.computeIfAbsent(event.getJobIdentity().getJobId(), k -> new ArrayList<>()).add(new Event(key, message, event));
             }
@@ -201,7 +205,7 @@ public final class JobsScenario {
     }
 
     synchronized String summary() {
-      return deliveries + " messages (" + foreign + " from other gateways)";
+      return deliveries + " messages (" + foreign + " from other gateways, " + redeliveries + " redelivered)";
     }
 
     void close() {
