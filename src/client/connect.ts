@@ -2,7 +2,7 @@
 // tests use to speak to a running server exactly as an outside client would.
 import * as thrift from 'thrift';
 import type { ThriftTransport } from '../config';
-import { SERVICE_NAMES } from '../rpc/server';
+import { SERVICE_NAMES } from '../rpc/serviceNames';
 import { ms } from '../rpc/wire';
 
 export interface ServiceClients {

@@ -8,12 +8,9 @@ import { guardHandler, InFlight } from './guard';
 import { clusterHandler, jobHandler, provisioningHandler, type HandlerDeps } from './handlers';
 import { ms } from './wire';
 
-/** The names under which the services are multiplexed; clients use exactly these. */
-export const SERVICE_NAMES = {
-  cluster: 'ClusterService',
-  job: 'JobService',
-  provisioning: 'ProvisioningService',
-} as const;
+import { SERVICE_NAMES } from './serviceNames';
+
+export { SERVICE_NAMES };
 
 export interface RpcServerOptions {
   host: string;
