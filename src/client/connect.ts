@@ -27,9 +27,20 @@ export async function connectClients(options: ConnectOptions): Promise<ServiceCl
     connect_timeout: options.timeoutMs ?? 5000,
     timeout: options.timeoutMs ?? 30_000,
   } as thrift.ConnectOptions);
+  const connectTimeoutMs = options.timeoutMs ?? 5000;
   await new Promise<void>((resolve, reject) => {
-    connection.once('connect', () => resolve());
-    connection.once('error', reject);
+    const timer = setTimeout(() => {
+      connection.end();
+      reject(new Error(`cannot connect to ${options.host}:${options.port}: no answer within ${connectTimeoutMs} ms`));
+    }, connectTimeoutMs);
+    connection.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    connection.once('error', (error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
   // After connecting, errors surface on each call's promise; keep the emitter from throwing.
   connection.on('error', () => undefined);
@@ -42,10 +53,19 @@ export async function connectClients(options: ConnectOptions): Promise<ServiceCl
     client.incrementSeqId = () => (seqid += 1);
     return client;
   };
-  return {
+  const clients = {
     cluster: shared(mux.createClient(SERVICE_NAMES.cluster, ms.ClusterService.Client, connection)),
     job: shared(mux.createClient(SERVICE_NAMES.job, ms.JobService.Client, connection)),
     provisioning: shared(mux.createClient(SERVICE_NAMES.provisioning, ms.ProvisioningService.Client, connection)),
-    close: () => connection.end(),
   };
+  // The runtime leaves calls waiting forever when the connection drops: fail them instead.
+  connection.on('close', () => {
+    for (const client of Object.values(clients)) {
+      for (const [id, callback] of Object.entries(client._reqs)) {
+        delete client._reqs[Number(id)];
+        callback(new Error(`connection to ${options.host}:${options.port} closed before the answer`));
+      }
+    }
+  });
+  return { ...clients, close: () => connection.end() };
 }

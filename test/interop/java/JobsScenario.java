@@ -323,11 +323,8 @@ public final class JobsScenario {
     socket.close();
 
     // The events: one per state change, in the order of the job's history, for every job.
-    for (Submitted s : all) {
-      String jobId = s.handle.getJobId();
-      List<JobState> expected = states(s.model);
-      consumer.awaitCount(jobId, expected.size(), System.currentTimeMillis() + EVENT_TIMEOUT_MS);
-    }
+    long eventsDeadline = System.currentTimeMillis() + EVENT_TIMEOUT_MS;
+    for (Submitted s : all) consumer.awaitCount(s.handle.getJobId(), states(s.model).size(), eventsDeadline);
     Thread.sleep(2000); // a duplicate would come right behind
     check(consumer.problems().isEmpty(), "every status_exchange message of the gateway decodes as a JOB Message: " + consumer.problems());
     for (Submitted s : all) {

@@ -225,8 +225,9 @@ for job in all_jobs:
 transport.close()
 
 # The events: one per state change, in the order of the job's history, for every job.
+events_deadline = time.time() + EVENT_TIMEOUT_S
 for job in all_jobs:
-    consumer.await_count(job['id'], len(states(job['model'])), time.time() + EVENT_TIMEOUT_S)
+    consumer.await_count(job['id'], len(states(job['model'])), events_deadline)
 time.sleep(2)  # a duplicate would come right behind
 check(not consumer.problems, f'every status_exchange message of the gateway decodes as a JOB Message: {consumer.problems}')
 for job in all_jobs:
