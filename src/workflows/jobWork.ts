@@ -7,6 +7,7 @@ import { canJobMove, isTerminalJobState } from '../domain/stateMachines';
 import type { Cluster } from '../domain/types';
 import type { Logger } from '../log';
 import type { NativeJobStatus } from '../schedulers/scheduler';
+import { SlurmCommandError } from '../schedulers/slurm';
 import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { JobStore, JobWork, StatusChange } from '../store/jobStore';
@@ -33,6 +34,8 @@ export interface JobWorkDeps {
 /** How much of a job's stdout/stderr getJob carries. */
 export const OUTPUT_TAIL_BYTES = 64 * 1024;
 const WAITING_BATCH = 500;
+/** sbatch failures that say the controller is unreachable for now, not that the job is wrong. */
+const TRANSIENT_SLURM = /Unable to contact|Socket timed out|Connection refused|Zero Bytes were transmitted|temporarily unavailable|try again/i;
 const LIVE_CLUSTER = new Set(['READY', 'SCALING', 'DEGRADED']);
 
 export class JobWorkflows {
@@ -64,8 +67,20 @@ export class JobWorkflows {
     const workingDir = work.workingDir ?? path.join(this.deps.jobsDir, jobId);
     const found = await scheduler.findByJobIds([jobId]);
     const app = work.spec.applicationId ? await this.deps.applications.get(db, work.spec.applicationId) : undefined;
-    const nativeJobId = found.get(jobId)
-      ?? await scheduler.submit({ jobId, spec: work.spec, workingDir, environment: jobEnvironment(app, work.spec.environment) });
+    let nativeJobId = found.get(jobId);
+    if (nativeJobId === undefined) {
+      try {
+        nativeJobId = await scheduler.submit({ jobId, spec: work.spec, workingDir, environment: jobEnvironment(app, work.spec.environment) });
+      } catch (error) {
+        // sbatch ran and refused this job (bad partition, more than a node has...): the job's
+        // fault, so it ends FAILED with Slurm's words. Anything else is retried by the queue.
+        if (error instanceof SlurmCommandError && error.command === 'sbatch' && !TRANSIENT_SLURM.test(error.message)) {
+          await this.end(work, 'FAILED', `Slurm refused the job: ${error.result.stderr.trim().slice(0, 1000)}`);
+          return;
+        }
+        throw error;
+      }
+    }
     const adopted = found.has(jobId);
     let canceledMeanwhile = false;
     await db.transaction(async (tx) => {
