@@ -3,7 +3,7 @@
 import type { Server, Socket } from 'node:net';
 import * as thrift from 'thrift';
 import type { ThriftTransport } from '../../src/config';
-import { SERVICE_NAMES } from '../../src/rpc/server';
+import { SERVICE_NAMES } from '../../src/rpc/serviceNames';
 import { ms } from '../../src/rpc/wire';
 
 export interface RawServer {

@@ -1,9 +1,10 @@
 // What the cluster calls do. createCluster records the request durably and returns at once; the
 // work of building a cluster happens in background workflows.
 import { randomUUID } from 'node:crypto';
-import { InvalidRequestError, NotFoundError, UnsupportedError } from '../domain/errors';
+import { InvalidRequestError, NotFoundError } from '../domain/errors';
 import { fingerprint } from '../domain/fingerprint';
-import type { ApplicationSpec, Caller, Cluster, ClusterEvent, ClusterSpec } from '../domain/types';
+import type { ApplicationSpec, Caller, Cluster, ClusterEvent, ClusterSpec, NodeState } from '../domain/types';
+import { servingWorkers } from '../workflows/clusterAccess';
 import type { ApplicationStore } from '../store/applicationStore';
 import { applicationPrefix } from '../workflows/applications';
 import { validateApplicationSpec, validateClusterSpec, validateId, type RawClusterSpec } from '../domain/validation';
@@ -41,6 +42,11 @@ export class ClusterService {
     const spec = validateClusterSpec(raw);
     const optionErrors = clusterOptionErrors(spec);
     if (optionErrors.length > 0) throw new InvalidRequestError(optionErrors);
+    const nodes = staticNodes(spec);
+    const pool = nodes.filter((n) => n.roles.includes('worker')).length;
+    if (spec.workerCount !== undefined && (spec.workerCount < 1 || spec.workerCount > pool)) {
+      throw InvalidRequestError.of('spec.workerCount', `must be between 1 and the ${pool} host(s) with the worker role (got ${spec.workerCount})`);
+    }
     const { clientToken, ...request } = spec;
     const digest = fingerprint(request);
     const clusterId = randomUUID();
@@ -57,7 +63,7 @@ export class ClusterService {
         }
       }
       await this.deps.clusters.insert(tx, {
-        clusterId, gatewayId: caller.gatewayId, userName: caller.userName, spec, nodes: staticNodes(spec), now,
+        clusterId, gatewayId: caller.gatewayId, userName: caller.userName, spec, nodes, now,
       });
       await this.deps.clusters.setOperation(tx, clusterId, 'create', now);
       await this.deps.queue.enqueue(tx, 'cluster_workflow', { clusterId, action: 'create' }, workflowQueue(clusterId));
@@ -127,24 +133,52 @@ export class ClusterService {
     return applicationId;
   }
 
+  /**
+   * Sets how many of the cluster's worker hosts (the first N with the worker role, in the order
+   * createCluster listed them) serve. The cluster goes SCALING at once; its workflow drains and
+   * removes leaving workers, configures joining ones and ends READY (or FAILED).
+   */
   async scale(caller: Caller, clusterId: string, workerCount: number): Promise<void> {
-    if (!Number.isInteger(workerCount) || workerCount < 0) {
-      throw InvalidRequestError.of('workerCount', `must not be negative (got ${workerCount})`);
+    if (!Number.isInteger(workerCount) || workerCount < 1) {
+      throw InvalidRequestError.of('workerCount', `must be at least 1 (got ${workerCount})`);
     }
     const cluster = await this.get(caller, clusterId);
-    throw new UnsupportedError('scaleCluster', `cluster ${cluster.clusterId} cannot be scaled: scaling is not available in this version`);
+    const pool = cluster.nodes.filter((n) => n.roles.includes('worker')).length;
+    if (workerCount > pool) {
+      throw InvalidRequestError.of('workerCount', `must be at most ${pool}, the hosts of cluster ${clusterId} with the worker role (got ${workerCount})`);
+    }
+    if (cluster.state !== 'READY') {
+      throw InvalidRequestError.of('clusterId', `cluster ${clusterId} is ${cluster.state}; only READY clusters scale`);
+    }
+    await this.deps.db.transaction(async (tx) => {
+      const now = this.now();
+      await this.deps.clusters.transition(tx, clusterId, 'SCALING', `scale to ${workerCount} worker(s) requested by ${caller.userName}`, now);
+      await this.deps.clusters.setOperation(tx, clusterId, 'scale', now);
+      await this.deps.clusters.setTargetWorkers(tx, clusterId, workerCount, now);
+      await this.deps.queue.enqueue(tx, 'cluster_workflow', { clusterId, action: 'scale', workerCount }, {
+        queueName: workflowQueue(clusterId).queueName, jobKey: `scale:${clusterId}`,
+      });
+    });
   }
 }
 
 /** A STATIC cluster's nodes are its hosts; the first is the controller unless roles say otherwise. */
 function staticNodes(spec: ClusterSpec): NewCluster['nodes'] {
   const hosts = spec.hosts ?? [];
-  return hosts.map((host, i) => ({
+  const nodes = hosts.map((host, i) => ({
     nodeId: randomUUID(),
     address: host.address,
-    state: 'REQUESTED',
+    state: 'REQUESTED' as NodeState,
     roles: host.roles && host.roles.length > 0 ? host.roles : i === 0 ? ['controller', 'worker'] : ['worker'],
     sshUser: host.sshUser,
     sshPort: host.sshPort,
   }));
+  // With workerCount, only the first N worker hosts serve; the others wait RELEASED for a scale.
+  if (spec.workerCount !== undefined) {
+    const serving = new Set(servingWorkers(nodes, spec.workerCount).map((n) => n.nodeId));
+    for (const node of nodes) {
+      if (node.roles.includes('worker') && !serving.has(node.nodeId)) node.state = 'RELEASED';
+    }
+  }
+  return nodes;
 }

@@ -233,6 +233,17 @@ export class ClusterStore {
     await db('clusters').update({ operation, updated_at: now }).where({ id: clusterId });
   }
 
+  /** The worker count a scale asked for (kept while the cluster is SCALING, to resume the run). */
+  async setTargetWorkers(db: Queryable, clusterId: string, workers: number | null, now: number): Promise<void> {
+    await db('clusters').update({ target_workers: workers, updated_at: now }).where({ id: clusterId });
+  }
+
+  async targetWorkers(db: Queryable, clusterId: string): Promise<number | undefined> {
+    const row = await db('clusters').select('target_workers').where({ id: clusterId })
+      .first<{ target_workers: number | null } | undefined>();
+    return row?.target_workers ?? undefined;
+  }
+
   async clearFailures(db: Queryable, clusterId: string): Promise<void> {
     await db('cluster_failures').where({ cluster_id: clusterId }).delete();
   }

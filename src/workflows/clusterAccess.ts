@@ -36,6 +36,22 @@ export function nativeNodeName(node: Pick<ClusterNode, 'address'>): string {
   return node.address === 'localhost' ? hostname() : node.address.replace(/[^A-Za-z0-9-]/g, '-');
 }
 
+/**
+ * A cluster's worker pool is its nodes with the worker role, in the order createCluster listed
+ * them, except that a controller that is also a worker always serves (it comes first). The first
+ * workerCount of the pool serve.
+ */
+export function servingWorkers<N extends Pick<ClusterNode, 'roles'>>(nodes: readonly N[], workerCount: number): N[] {
+  const pool = nodes.filter((n) => n.roles.includes('worker'));
+  const ordered = [...pool.filter((n) => n.roles.includes('controller')), ...pool.filter((n) => !n.roles.includes('controller'))];
+  return ordered.slice(0, workerCount);
+}
+
+/** Nodes taking part in the cluster now: all but the RELEASED ones (workers scaled in). */
+export function activeNodes<N extends Pick<ClusterNode, 'state'>>(nodes: readonly N[]): N[] {
+  return nodes.filter((n) => n.state !== 'RELEASED');
+}
+
 export interface LocalSlurmAccessOptions {
   run: RunCommand;
   makeScheduler: () => Scheduler;
@@ -67,7 +83,7 @@ export class LocalSlurmAccess implements ClusterAccess {
 
   async verify(cluster: Cluster): Promise<VerifyResult> {
     const sleep = this.options.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
-    const workers = cluster.nodes.filter((n) => n.roles.includes('worker'));
+    const workers = activeNodes(cluster.nodes).filter((n) => n.roles.includes('worker'));
     const names = new Map(workers.map((n) => [nativeNodeName(n), n]));
     const deadline = Date.now() + (this.options.idleTimeoutMs ?? 60_000);
     let states = new Map<string, { state: string; cpus: number; memoryMb: number }>();

@@ -14,7 +14,12 @@ const SLURM_TUNABLES: Record<string, RegExp> = {
   slurm_task_plugin: /^task\/[a-z_,/]{1,64}$/,
   slurm_select_type_parameters: /^[A-Za-z_,]{1,64}$/,
   slurm_slurmd_timeout: /^\d{1,6}$/,
+  // The address other hosts reach slurmctld at: the controller host's slurm_node_addr (not an extra var).
+  slurm_controller_addr: /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/,
 };
+
+/** Options that become host vars of one host rather than extra vars of every run. */
+const HOST_OPTIONS: ReadonlySet<string> = new Set(['slurm_controller_addr']);
 
 export function clusterOptionErrors(spec: Pick<ClusterSpec, 'clusterOptions'>, prefix = 'spec.clusterOptions'): FieldError[] {
   const errors: FieldError[] = [];
@@ -36,7 +41,7 @@ export function clusterExtraVars(cluster: Cluster): Record<string, unknown> {
     slurm_cluster_name: cluster.name.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 32) || 'metascheduler',
   };
   for (const [key, value] of Object.entries(cluster.spec.clusterOptions ?? {})) {
-    if (key in SLURM_TUNABLES) vars[key] = /^\d+$/.test(value) ? Number(value) : value;
+    if (key in SLURM_TUNABLES && !HOST_OPTIONS.has(key)) vars[key] = /^\d+$/.test(value) ? Number(value) : value;
   }
   return vars;
 }

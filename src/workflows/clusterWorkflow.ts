@@ -1,7 +1,6 @@
 // Building and tearing down clusters: a sequence of idempotent steps whose progress is the cluster's
 // state in Postgres. A run that is interrupted (the service killed mid-create) is re-queued and
 // continues from the state it finds: REQUESTED -> PROVISIONING -> CONFIGURING -> READY.
-import { hostname } from 'node:os';
 import type { AnsibleEvent, AnsibleHost, AnsibleInventory, AnsibleRunner, PlaybookResult } from '../ansible/runner';
 import { IllegalTransitionError } from '../domain/stateMachines';
 import type { Cluster, ClusterFailure, ClusterState } from '../domain/types';
@@ -13,7 +12,7 @@ import type { QueueStore } from '../store/queueStore';
 import { clusterExtraVars } from './clusterOptions';
 import { applicationExtraVars } from './applications';
 import type { ApplicationStore } from '../store/applicationStore';
-import type { ClusterAccess } from './clusterAccess';
+import { activeNodes, nativeNodeName, servingWorkers, type ClusterAccess } from './clusterAccess';
 
 export interface ClusterWorkflowDeps {
   db: Db;
@@ -31,13 +30,15 @@ export interface ClusterWorkflowDeps {
   now?: () => number;
 }
 
-export type ClusterAction = 'create' | 'delete' | 'install';
+export type ClusterAction = 'create' | 'delete' | 'install' | 'scale';
 
 export interface ClusterWorkflowPayload {
   clusterId: string;
   action: ClusterAction;
   /** With action "install". */
   applicationId?: string;
+  /** With action "scale": how many of the worker pool serve. */
+  workerCount?: number;
 }
 
 /** A step failed in a way that ends the cluster FAILED with these reasons (not retried). */
@@ -59,6 +60,7 @@ export class ClusterWorkflow {
     if (!cluster) return; // gone: nothing to do
     if (payload.action === 'delete') await this.delete(cluster);
     else if (payload.action === 'install') await this.install(cluster, payload.applicationId ?? '');
+    else if (payload.action === 'scale') await this.scale(cluster, payload.workerCount);
     else await this.create(cluster);
   }
 
@@ -74,7 +76,7 @@ export class ClusterWorkflow {
     await applications.setState(db, applicationId, 'INSTALLING', null, this.now());
     const result = await this.playbook(cluster, 'app.yml', `install ${app.spec.name}`, applicationExtraVars(app));
     if (result.status === 'successful') {
-      await applications.setState(db, applicationId, 'INSTALLED', `on ${cluster.nodes.length} node(s) under ${app.prefix}`, this.now());
+      await applications.setState(db, applicationId, 'INSTALLED', `on ${activeNodes(cluster.nodes).length} node(s) under ${app.prefix}`, this.now());
     } else {
       const [first] = this.failuresOf('install', result);
       await applications.setState(db, applicationId, 'FAILED',
@@ -112,22 +114,94 @@ export class ClusterWorkflow {
     }
   }
 
+  /**
+   * Sets the serving workers to the first workerCount of the pool. Leaving workers are drained
+   * (their jobs end first), dropped from slurm.conf and their slurmd stopped; joining workers are
+   * configured with the whole new inventory, get every installed application, and are verified.
+   */
+  private async scale(cluster: Cluster, workerCount: number | undefined): Promise<void> {
+    const { clusterId } = cluster;
+    if (cluster.state !== 'SCALING') return; // deleted meanwhile, or a run already finished it
+    const { db, clusters } = this.deps;
+    const target = workerCount ?? (await clusters.targetWorkers(db, clusterId));
+    try {
+      if (target === undefined) throw new StepFailed([this.failure('scale', 'no worker count recorded for this scale')]);
+      const serving = new Set(servingWorkers(cluster.nodes, target).map((n) => n.nodeId));
+      const workers = cluster.nodes.filter((n) => n.roles.includes('worker'));
+      const leaving = workers.filter((n) => !serving.has(n.nodeId) && n.state !== 'RELEASED');
+      const joining = workers.filter((n) => serving.has(n.nodeId) && n.state !== 'CONFIGURED');
+      await this.event(clusterId, {
+        kind: 'step', time: this.now(),
+        message: `scale to ${target} worker(s): ${leaving.length > 0 ? `leaving ${leaving.map((n) => n.address).join(', ')}` : 'none leaving'}; ${joining.length > 0 ? `joining ${joining.map((n) => n.address).join(', ')}` : 'none joining'}`,
+      });
+      let current = cluster;
+      if (leaving.length > 0) {
+        const names = leaving.map((n) => nativeNodeName(n));
+        // Drain while they are still in slurm.conf: the play waits for their jobs to end.
+        const drained = await this.playbook(current, 'slurm.yml', 'scale: drain', { slurm_drain_nodes: names });
+        if (drained.status !== 'successful') throw new StepFailed(this.failuresOf('scale', drained));
+        await clusters.setNodeStates(db, clusterId, 'RELEASING', this.now(), leaving.map((n) => n.nodeId));
+        const withoutThem = { ...current, nodes: current.nodes.map((n) => (leaving.includes(n) ? { ...n, state: 'RELEASED' as const } : n)) };
+        const reconfigured = await this.playbook(withoutThem, 'slurm.yml', 'scale: reconfigure');
+        if (reconfigured.status !== 'successful') throw new StepFailed(this.failuresOf('scale', reconfigured));
+        // Only the leaving hosts: their slurmd stops; what other hosts still use stays.
+        const addresses = new Set(leaving.map((n) => n.address));
+        const teardown = await this.playbook(current, 'slurm_teardown.yml', 'scale: release', {}, {
+          hosts: inventoryOf(current).hosts.filter((h) => addresses.has(h.name)),
+          groups: { slurm_controller: [], slurm_workers: [...addresses] },
+        });
+        if (teardown.status !== 'successful') throw new StepFailed(this.failuresOf('scale', teardown));
+        await clusters.setNodeStates(db, clusterId, 'RELEASED', this.now(), leaving.map((n) => n.nodeId));
+        current = withoutThem;
+      }
+      if (joining.length > 0) {
+        const ids = joining.map((n) => n.nodeId);
+        await clusters.setNodeStates(db, clusterId, 'RUNNING', this.now(), ids);
+        current = (await clusters.getById(db, clusterId)) ?? current;
+        const configured = await this.playbook(current, 'slurm.yml', 'scale: configure');
+        if (configured.status !== 'successful') throw new StepFailed(this.failuresOf('scale', configured));
+        await clusters.setNodeStates(db, clusterId, 'CONFIGURED', this.now(), ids);
+        for (const app of current.applications ?? []) {
+          if (app.state !== 'INSTALLED') continue;
+          const installed = await this.playbook(current, 'app.yml', `scale: install ${app.spec.name}`, applicationExtraVars(app));
+          if (installed.status !== 'successful') throw new StepFailed(this.failuresOf('scale', installed));
+        }
+      }
+      current = (await clusters.getById(db, clusterId)) ?? current;
+      await this.verify(current);
+      await db.transaction(async (tx) => {
+        await clusters.transition(tx, clusterId, 'READY', `${target} worker(s) serving, verified`, this.now());
+        await clusters.setOperation(tx, clusterId, null, this.now());
+        await clusters.setTargetWorkers(tx, clusterId, null, this.now());
+        await this.deps.queue.enqueue(tx, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
+      });
+    } catch (error) {
+      if (error instanceof IllegalTransitionError) {
+        const now = await clusters.getById(db, clusterId);
+        if (now && (now.state === 'TEARING_DOWN' || now.state === 'TERMINATED')) return;
+      }
+      if (!(error instanceof StepFailed)) throw error; // transient: the queue retries the run
+      await this.fail(clusterId, error.failures);
+    }
+  }
+
   /** STATIC: the hosts exist already; a cloud provider would buy and tag them here. */
   private async provision(cluster: Cluster): Promise<void> {
     if (cluster.provider !== 'STATIC') {
       throw new StepFailed([this.failure('provision', `${cluster.provider} provisioning is not available in this version`)]);
     }
     const now = this.now();
-    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'RUNNING', now);
+    const active = activeNodes(cluster.nodes);
+    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'RUNNING', now, active.map((n) => n.nodeId));
     await this.event(cluster.clusterId, {
-      kind: 'provider', time: now, message: `STATIC: ${cluster.nodes.length} existing host(s): ${cluster.nodes.map((n) => n.address).join(', ')}`,
+      kind: 'provider', time: now, message: `STATIC: ${active.length} existing host(s): ${active.map((n) => n.address).join(', ')}`,
     });
   }
 
   private async configure(cluster: Cluster): Promise<void> {
     const result = await this.playbook(cluster, 'slurm.yml', 'configure');
     if (result.status !== 'successful') throw new StepFailed(this.failuresOf('configure', result));
-    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'CONFIGURED', this.now());
+    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'CONFIGURED', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
   }
 
   /** READY needs proof: every node idle in the scheduler and a one-task job run on each. */
@@ -137,12 +211,13 @@ export class ClusterWorkflow {
       throw new StepFailed(probe.failures.map((f) => this.failure('verify', f.message, f.host)));
     }
     const now = this.now();
-    for (const node of cluster.nodes) {
+    const active = activeNodes(cluster.nodes);
+    for (const node of active) {
       const capacity = probe.capacity.get(node.nodeId);
       if (capacity) await this.deps.clusters.setNodeCapacity(this.deps.db, node.nodeId, capacity, now);
     }
     await this.event(cluster.clusterId, {
-      kind: 'verify', time: now, message: `all ${cluster.nodes.length} node(s) idle; a test job ran on each`,
+      kind: 'verify', time: now, message: `all ${active.length} node(s) idle; a test job ran on each`,
     });
   }
 
@@ -157,7 +232,7 @@ export class ClusterWorkflow {
     const configured = cluster.nodes.some((n) => n.state !== 'REQUESTED' && n.state !== 'RUNNING')
       || (await this.deps.clusters.events(this.deps.db, clusterId, 0, 10_000)).some((e) => e.kind === 'task');
     if (configured) {
-      await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now());
+      await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
       const result = await this.playbook(cluster, 'slurm_teardown.yml', 'teardown');
       if (result.status !== 'successful') {
         await this.fail(clusterId, this.failuresOf('teardown', result));
@@ -191,12 +266,13 @@ export class ClusterWorkflow {
 
   private async playbook(
     cluster: Cluster, playbook: string, step: string, moreVars: Record<string, unknown> = {},
+    inventory: AnsibleInventory = inventoryOf(cluster),
   ): Promise<PlaybookResult> {
     const started = this.now();
     await this.event(cluster.clusterId, { kind: 'step', time: started, message: `${step}: ${playbook} started` });
     const result = await this.deps.ansible.run({
       playbook,
-      inventory: inventoryOf(cluster),
+      inventory,
       extraVars: { ...clusterExtraVars(cluster), ...moreVars },
       sshPrivateKey: await this.deps.access.sshPrivateKey(cluster),
       timeoutMs: this.deps.playbookTimeoutMs,
@@ -261,24 +337,34 @@ export class ClusterWorkflow {
   }
 }
 
-/** The Slurm controller is the first node with the controller role; every node with "worker" runs jobs. */
+/**
+ * The Slurm controller is the first node with the controller role (always in the inventory);
+ * every active (not RELEASED) node with "worker" runs jobs. Hosts reached over ssh are Slurm nodes
+ * named by nativeNodeName at their own address; the controller's address for the other hosts is
+ * the clusterOptions slurm_controller_addr when given.
+ */
 export function inventoryOf(cluster: Cluster): AnsibleInventory {
-  const hosts: AnsibleHost[] = cluster.nodes.map((node) => {
+  const controller = cluster.nodes.find((n) => n.roles.includes('controller')) ?? cluster.nodes[0];
+  const controllerAddr = cluster.spec.clusterOptions?.slurm_controller_addr;
+  const members = cluster.nodes.filter((n) => n === controller || n.state !== 'RELEASED');
+  const hosts: AnsibleHost[] = members.map((node) => {
     const spec = cluster.spec.hosts?.find((h) => h.address === node.address);
     const local = node.address === 'localhost';
+    const vars: Record<string, string> = { slurm_node_name: nativeNodeName(node) };
+    if (!local) vars.slurm_node_addr = node.address;
+    if (node === controller && controllerAddr) vars.slurm_node_addr = controllerAddr;
     return {
       name: node.address,
       connection: local ? 'local' : 'ssh',
       ...(local ? {} : { address: node.address, sshUser: spec?.sshUser ?? 'root', sshPort: spec?.sshPort ?? 22 }),
-      vars: { slurm_node_name: local ? hostname() : node.address.replace(/[^A-Za-z0-9-]/g, '-') },
+      vars,
     };
   });
-  const controller = cluster.nodes.find((n) => n.roles.includes('controller')) ?? cluster.nodes[0];
   return {
     hosts,
     groups: {
       slurm_controller: controller ? [controller.address] : [],
-      slurm_workers: cluster.nodes.filter((n) => n.roles.includes('worker')).map((n) => n.address),
+      slurm_workers: members.filter((n) => n.roles.includes('worker') && n.state !== 'RELEASED').map((n) => n.address),
     },
   };
 }

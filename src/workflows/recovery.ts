@@ -21,8 +21,14 @@ export async function recoverWork(deps: RecoveryDeps): Promise<void> {
   const { db, clusters, jobs, queue, log } = deps;
   const building = await clusters.inProgress(db);
   for (const cluster of building) {
+    if (cluster.state === 'SCALING') {
+      const workerCount = await clusters.targetWorkers(db, cluster.clusterId);
+      await queue.enqueue(db, 'cluster_workflow', { clusterId: cluster.clusterId, action: 'scale', workerCount }, {
+        queueName: workflowQueue(cluster.clusterId).queueName, jobKey: `scale:${cluster.clusterId}`,
+      });
+      continue;
+    }
     const action = cluster.state === 'TEARING_DOWN' ? 'delete' : 'create';
-    if (cluster.state === 'SCALING') continue; // scaling is not carried out by this version
     await queue.enqueue(db, 'cluster_workflow', { clusterId: cluster.clusterId, action }, {
       ...workflowQueue(cluster.clusterId),
     });

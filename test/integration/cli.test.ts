@@ -198,11 +198,11 @@ describe('airavata-ms clusters', () => {
     expect(after[0].count).toBe(before[0].count);
   });
 
-  it('says plainly that scaling is unsupported (exit 1) and deletes (TEARING_DOWN)', async () => {
+  it('refuses a scale beyond the worker pool (exit 2) and deletes (TEARING_DOWN)', async () => {
     const id = await createCluster('cli-delete');
     const scale = await cli(['clusters', 'scale', id, '3']);
-    expect(scale.code).toBe(1);
-    expect(oneErrorLine(scale)).toContain('unsupported by the service');
+    expect(scale.code).toBe(2);
+    expect(oneErrorLine(scale)).toContain('workerCount');
     const deleted = await cli(['clusters', 'delete', id]);
     expect(deleted).toMatchObject({ code: 0, stdout: `cluster ${id}: TEARING_DOWN\n`, stderr: '' });
     const key = await cli(['clusters', 'ssh-key']);

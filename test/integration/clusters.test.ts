@@ -93,11 +93,16 @@ describe('ClusterService', () => {
     }))).rejects.toMatchObject({ message: expect.stringContaining('spec.clusterId') });
   });
 
-  it('says plainly which calls this version does not carry out', async () => {
+  it('refuses to scale outside the worker pool or before READY, and validates provisioning input', async () => {
     const token = await authz('gw-c');
     const clusterId = await app.clients.cluster.createCluster(token, staticSpec());
-    await expect(app.clients.cluster.scaleCluster(token, clusterId, 2)).rejects.toMatchObject({
-      airavataErrorType: base.AiravataErrorType.UNSUPPORTED_OPERATION,
+    for (const count of [0, 99]) {
+      await expect(app.clients.cluster.scaleCluster(token, clusterId, count)).rejects.toMatchObject({
+        message: expect.stringContaining('workerCount'),
+      });
+    }
+    await expect(app.clients.cluster.scaleCluster(token, clusterId, 1)).rejects.toMatchObject({
+      message: expect.stringContaining('clusterId'),
     });
     await expect(app.clients.provisioning.provisionResources(token, new ms.ResourceRequest({
       provider: ms.ProviderType.EC2, count: 0,
