@@ -325,10 +325,20 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    await raw?.close();
-    await app?.stop();
-    await benchDb?.drop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    // Every step runs even when an earlier one fails: nothing of the run may be left behind.
+    const attempt = async (what: string, step: () => Promise<void> | void): Promise<void> => {
+      try {
+        await step();
+      } catch (error) {
+        process.stderr.write(`bench/rpc: cleanup: ${what} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      }
+    };
+    await attempt('closing the no-op server', () => raw?.close());
+    await attempt('stopping the service', () => app?.stop());
+    await attempt(`dropping ${benchDb?.name ?? 'the bench database'}`, () => benchDb?.drop());
+    await attempt(`removing ${dataDir ?? 'the data dir'}`, () => {
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    });
   }
 
   const pool = process.env.DB_POOL_SIZE ?? '16 (default)';

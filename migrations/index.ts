@@ -6,6 +6,7 @@ import * as m002 from './002_workflows';
 import * as m003 from './003_gateway_keys';
 import * as m004 from './004_job_event_outbox';
 import * as m005 from './005_applications';
+import * as m006 from './006_dispatch_attempts';
 
 export interface Migration {
   name: string;
@@ -19,4 +20,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '003_gateway_keys', ...m003 },
   { name: '004_job_event_outbox', ...m004 },
   { name: '005_applications', ...m005 },
+  { name: '006_dispatch_attempts', ...m006 },
 ];

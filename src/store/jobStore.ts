@@ -231,6 +231,13 @@ export class JobStore {
     return true;
   }
 
+  /** Counts a dispatch start (committed on its own, so a crash after sbatch still leaves it); returns the count. */
+  async countDispatchAttempt(db: Queryable, jobId: string): Promise<number> {
+    const rows = await db('jobs').where({ id: jobId }).increment('dispatch_attempts', 1)
+      .returning('dispatch_attempts') as { dispatch_attempts: number }[];
+    return rows[0]?.dispatch_attempts ?? 0;
+  }
+
   /** Records the native id of a dispatched job (SUBMITTED -> QUEUED). Run inside a transaction. */
   async recordDispatch(
     tx: Queryable, work: JobWork, nativeJobId: string, workingDir: string, reason: string, now: number,

@@ -65,36 +65,33 @@ export class JobWorkflows {
     }
     const scheduler = this.deps.access.scheduler(cluster);
     const workingDir = work.workingDir ?? path.join(this.deps.jobsDir, jobId);
-    const found = await scheduler.findByJobIds([jobId]);
     const app = work.spec.applicationId ? await this.deps.applications.get(db, work.spec.applicationId) : undefined;
-    let nativeJobId = found.get(jobId);
-    if (nativeJobId === undefined) {
-      try {
-        nativeJobId = await scheduler.submit({ jobId, spec: work.spec, workingDir, environment: jobEnvironment(app, work.spec.environment) });
-      } catch (error) {
-        // sbatch ran and refused this job (bad partition, more than a node has...): the job's
-        // fault, so it ends FAILED with Slurm's words. Anything else is retried by the queue.
-        if (error instanceof SlurmCommandError && error.command === 'sbatch' && !TRANSIENT_SLURM.test(error.message)) {
-          await this.end(work, 'FAILED', `Slurm refused the job: ${error.result.stderr.trim().slice(0, 1000)}`);
-          return;
-        }
-        throw error;
-      }
-    }
-    const adopted = found.has(jobId);
-    let canceledMeanwhile = false;
+    const attempt = await jobs.countDispatchAttempt(db, jobId);
+    // The job row stays locked from the check to the record: a second dispatch of the same job
+    // (or a cancel) waits, then finds it dispatched. Only a job whose dispatch started before can
+    // already be in Slurm (a crash between sbatch and the commit): only then is Slurm searched.
     await db.transaction(async (tx) => {
       const locked = await jobs.lockWork(tx, jobId);
-      if (!locked) return;
-      if (locked.state === 'CANCELED') {
-        canceledMeanwhile = true;
-        return;
+      if (!locked || locked.state !== 'SUBMITTED' || locked.nativeJobId) return;
+      let nativeJobId = attempt > 1 ? (await scheduler.findByJobIds([jobId])).get(jobId) : undefined;
+      const adopted = nativeJobId !== undefined;
+      if (nativeJobId === undefined) {
+        try {
+          nativeJobId = await scheduler.submit({ jobId, spec: work.spec, workingDir, environment: jobEnvironment(app, work.spec.environment) });
+        } catch (error) {
+          // sbatch ran and refused this job (bad partition, more than a node has...): the job's
+          // fault, so it ends FAILED with Slurm's words. Anything else is retried by the queue.
+          if (error instanceof SlurmCommandError && error.command === 'sbatch' && !TRANSIENT_SLURM.test(error.message)) {
+            const now = this.now();
+            await jobs.append(tx, jobId, [{ state: 'FAILED', time: now, reason: `Slurm refused the job: ${error.result.stderr.trim().slice(0, 1000)}` }], now, { endedAt: now });
+            return;
+          }
+          throw error;
+        }
       }
-      if (locked.state !== 'SUBMITTED' || locked.nativeJobId) return;
       const reason = `${adopted ? 'found already queued' : 'queued'} as Slurm job ${nativeJobId} on cluster ${cluster.name}`;
       await jobs.recordDispatch(tx, locked, nativeJobId, workingDir, reason, this.now());
     });
-    if (canceledMeanwhile) await scheduler.cancel(nativeJobId);
   }
 
   /** One poll of a cluster's live jobs (one batched scheduler query), then the next tick is queued. */
