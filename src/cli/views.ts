@@ -1,5 +1,6 @@
 // Wire structs -> plain objects: enums by name, i64 as numbers (epoch ms), unset as absent. These
 // are what --json prints and what the text renderings read, so both say the same thing.
+import type { ClusterEvent } from '../domain/types';
 import type Int64 from 'node-int64';
 import { base, ms } from '../rpc/wire';
 
@@ -57,14 +58,8 @@ export interface ClusterView {
   updatedAt?: number;
 }
 
-export interface EventView {
-  seq: number;
-  time: number;
-  kind: string;
-  host?: string;
-  task?: string;
-  message: string;
-}
+/** A cluster event as the CLI shows it: the service's own shape. */
+export type EventView = ClusterEvent;
 
 export interface JobStatusView {
   state: string;
