@@ -78,7 +78,9 @@ export class JobService {
     validateId('jobId', jobId);
     const { db, jobs } = this.deps;
     await db.transaction(async (tx) => {
-      const current = await jobs.lockState(tx, caller.gatewayId, jobId);
+      const locked = await jobs.lockWork(tx, jobId);
+      // Another gateway's job is not found, exactly like one that does not exist.
+      const current = locked?.gatewayId === caller.gatewayId ? locked : undefined;
       if (!current) throw new NotFoundError('job', jobId);
       if (current.state === 'CANCELED') return;
       if (isTerminalJobState(current.state)) {
@@ -86,8 +88,7 @@ export class JobService {
       }
       if (current.nativeJobId !== undefined) {
         // The scheduler ends it; the monitor records CANCELED when the scheduler says so.
-        const work = await jobs.work(tx, jobId);
-        const cluster = work?.clusterId ? await this.deps.clusters.getById(tx, work.clusterId) : undefined;
+        const cluster = current.clusterId ? await this.deps.clusters.getById(tx, current.clusterId) : undefined;
         if (!cluster) throw new UnsupportedError('cancelJob', `job ${jobId}'s cluster is gone`);
         await this.deps.access.scheduler(cluster).cancel(current.nativeJobId);
         return;

@@ -154,6 +154,11 @@ export class ClusterStore {
     }));
   }
 
+  /** Whether the cluster ever logged an event of this kind (e.g. an Ansible task ran on it). */
+  async hasEvent(db: Queryable, clusterId: string, kind: string): Promise<boolean> {
+    return (await db('cluster_events').select('seq').where({ cluster_id: clusterId, kind }).first()) !== undefined;
+  }
+
   async appendEvent(db: Queryable, clusterId: string, event: NewEvent): Promise<void> {
     await db('cluster_events').insert({
       cluster_id: clusterId, time: event.time, kind: event.kind, host: event.host ?? null,

@@ -186,12 +186,7 @@ export class JobStore {
     return jobIds.flatMap((id) => byId.get(id) ?? []);
   }
 
-  /** The current state under a row lock (inside a transaction), or undefined for another gateway's job. */
-  async lockState(tx: Queryable, gatewayId: string, jobId: string): Promise<{ state: JobState; nativeJobId?: string } | undefined> {
-    const row = await tx('jobs').select('state', 'native_job_id').where({ id: jobId, gateway_id: gatewayId })
-      .forUpdate().first<{ state: JobState; native_job_id: string | null } | undefined>();
-    return row ? { state: row.state, nativeJobId: row.native_job_id ?? undefined } : undefined;
-  }
+
 
   async work(db: Queryable, jobId: string): Promise<JobWork | undefined> {
     const row = await workRows(db)
@@ -249,7 +244,7 @@ export class JobStore {
 
   /**
    * Appends status changes in order, checking each against the state machine, and updates what
-   * else is known. Run inside a transaction, after lockState.
+   * else is known. Run inside a transaction, after lockWork.
    */
   async append(
     tx: Queryable, jobId: string, changes: readonly StatusChange[], now: number,

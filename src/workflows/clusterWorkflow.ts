@@ -230,7 +230,7 @@ export class ClusterWorkflow {
     await this.endJobsOf(cluster);
     // A cluster that never reached CONFIGURING installed nothing; otherwise undo what the playbook did.
     const configured = cluster.nodes.some((n) => n.state !== 'REQUESTED' && n.state !== 'RUNNING')
-      || (await this.deps.clusters.events(this.deps.db, clusterId, 0, 10_000)).some((e) => e.kind === 'task');
+      || await this.deps.clusters.hasEvent(this.deps.db, clusterId, 'task');
     if (configured) {
       await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
       const result = await this.playbook(cluster, 'slurm_teardown.yml', 'teardown');

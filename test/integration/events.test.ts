@@ -143,7 +143,7 @@ describe('JobEventPublisher', () => {
 
   async function move(gatewayId: string, jobId: string, state: JobState): Promise<void> {
     await database.db.transaction(async (tx) => {
-      await jobs.lockState(tx, gatewayId, jobId);
+      expect((await jobs.lockWork(tx, jobId))?.gatewayId).toBe(gatewayId);
       await jobs.append(tx, jobId, [{ state, time: Date.now(), reason: 'test' }], Date.now());
     });
   }
