@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const secret = 'bench-secret-0123456789abcdef-0123456789';
   const config = loadConfig({
     ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-    DATA_DIR: dataDir, THRIFT_PORT: '0', AUTH_HS256_SECRET: secret, LOG_LEVEL: 'warn',
+    DATA_DIR: dataDir, THRIFT_PORT: '0', AUTH_HS256_SECRET: secret, LOG_LEVEL: 'warn', LOCAL_CLUSTER_GATEWAYS: 'bench',
   });
   const app = await startApp(config, createLogger('warn'));
   const clients = await connectClients({ host: '127.0.0.1', port: app.rpc.port });

@@ -7,6 +7,9 @@ import * as m003 from './003_gateway_keys';
 import * as m004 from './004_job_event_outbox';
 import * as m005 from './005_applications';
 import * as m006 from './006_dispatch_attempts';
+import * as m007 from './007_outbox_parking';
+import * as m008 from './008_job_spec_bytes';
+import * as m009 from './009_application_prefix_unique';
 
 export interface Migration {
   name: string;
@@ -21,4 +24,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '004_job_event_outbox', ...m004 },
   { name: '005_applications', ...m005 },
   { name: '006_dispatch_attempts', ...m006 },
+  { name: '007_outbox_parking', ...m007 },
+  { name: '008_job_spec_bytes', ...m008 },
+  { name: '009_application_prefix_unique', ...m009 },
 ];

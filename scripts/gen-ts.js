@@ -20,21 +20,32 @@ execFileSync(
     '--outDir', path.relative(root, outDir) || '.', ...idlFiles],
   { cwd: root, stdio: 'inherit' },
 );
-// Generator fix-up. thrift-typescript 3.7's apache target does not read the (empty) argument struct
-// of a call without arguments, such as getAPIVersion(): the struct's STOP byte stays in the
-// server's input buffer and every later call on that connection misparses. Skip the struct the way
-// Apache's own generated processors do.
-const ZERO_ARG_READ = /(\): void => \{\n(\s+)try \{\n)(\s+)input\.readMessageEnd\(\);/g;
-let patched = 0;
+// Generator fix-up: every processor reads its call's arguments before anything else, synchronously.
+// thrift-typescript 3.7's apache target reads them inside the executor of a `new Promise`, whose
+// try/catch turns the runtime's InputBufferUnderrunError ("this message has not fully arrived yet")
+// into a TApplicationException answer. The runtime's server only waits for more bytes when that
+// error reaches it, so any call arriving in more than one read was answered with an exception and
+// its remaining bytes were parsed as a new message. Reading first, as Apache's own Node processors
+// do, also means a malformed call fails on the connection instead of being answered half-read.
+// The same place fixes a second defect: for a call without arguments, such as getAPIVersion(), the
+// generator reads no argument struct at all, so its STOP byte stayed in the input and misparsed the
+// next call. Skip that struct the way Apache's processors do.
+const ARGS_READ_IN_PROMISE =
+  /^([ \t]+)(new Promise<.*>\(\(resolve, reject\): void => \{\n[ \t]+try \{\n)(?:[ \t]+(const args: \w+ = \w+\.read\(input\);)\n)?[ \t]+input\.readMessageEnd\(\);\n/gm;
 for (const file of listTs(outDir)) {
   const text = fs.readFileSync(file, 'utf8');
-  const fixed = text.replace(ZERO_ARG_READ, (_m, head, _indent, inner) => {
+  const processMethods = (text.match(/^\s+public process_\w+\(/gm) || []).length;
+  let patched = 0;
+  const fixed = text.replace(ARGS_READ_IN_PROMISE, (_m, indent, promiseHead, argsRead) => {
     patched += 1;
-    return `${head}${inner}input.skip(thrift.Thrift.Type.STRUCT);\n${inner}input.readMessageEnd();`;
+    const read = argsRead || 'input.skip(thrift.Thrift.Type.STRUCT);';
+    return `${indent}${read}\n${indent}input.readMessageEnd();\n${indent}${promiseHead}`;
   });
+  if (patched !== processMethods) {
+    throw new Error(`gen-ts: ${path.basename(file)} has ${processMethods} processor methods but the argument-read fix-up matched ${patched}; check the generator version`);
+  }
   if (fixed !== text) fs.writeFileSync(file, fixed);
 }
-if (patched === 0) throw new Error('gen-ts: the zero-argument fix-up matched nothing; check the generator version');
 
 function listTs(dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

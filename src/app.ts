@@ -79,10 +79,12 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       db, clusters, jobs, queue, access, log, applications, shutdown: shutdown.signal,
       ansible: new AnsibleRunnerBridge({ dataDir: config.dataDir, playbookDir: PLAYBOOK_DIR, log: log.child({ component: 'ansible' }) }),
       playbookTimeoutMs: config.playbookTimeoutMs,
+      localClusterGateways: config.localClusterGateways,
+      jobRoot: config.jobRoot,
     });
     const jobWork = new JobWorkflows({
       db, jobs, clusters, queue, access, log, applications,
-      jobsDir: path.join(config.dataDir, 'jobs'),
+      jobRoot: config.jobRoot,
       monitorIntervalMs: config.monitorIntervalMs,
     });
     const events = config.amqpUrl === undefined ? undefined : new JobEventPublisher({
@@ -94,11 +96,15 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       gatewayKeys,
       db,
       allocations: new AllocationStore(),
-      clusters: new ClusterService({ db, clusters, applications, idempotency: new IdempotencyStore(), queue }),
-      jobs: new JobService({ db, jobs, clusters, access, applications }),
+      clusters: new ClusterService({
+        db, clusters, applications, idempotency: new IdempotencyStore(), queue, localClusterGateways: config.localClusterGateways,
+      }),
+      jobs: new JobService({ db, jobs, clusters, access, applications, jobRoot: config.jobRoot }),
     };
     const rpc = await startRpcServer(deps, {
       host: config.thriftHost, port: config.thriftPort, transport: config.thriftTransport, log,
+      idleTimeoutMs: config.thriftIdleTimeoutMs, maxConnections: config.thriftMaxConnections,
+      maxMessageBytes: config.thriftMaxMessageBytes,
     });
     if (config.backgroundWorkers) await workQueue.start({
       cluster_workflow: (payload) => clusterWorkflow.run(payload as ClusterWorkflowPayload),

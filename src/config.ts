@@ -18,6 +18,12 @@ export interface Config {
   thriftHost: string;
   thriftPort: number;
   thriftTransport: ThriftTransport;
+  /** A Thrift connection with no bytes for this long, and no call being worked on, is closed. */
+  thriftIdleTimeoutMs: number;
+  /** Thrift connections beyond this many are closed as soon as they are accepted. */
+  thriftMaxConnections: number;
+  /** The longest Thrift message (framed: frame) accepted, before any token is checked. */
+  thriftMaxMessageBytes: number;
   auth: AuthConfig;
   secretsKeyFile?: string;
   amqpUrl?: string;
@@ -41,6 +47,13 @@ export interface Config {
   monitorIntervalMs: number;
   /** Longest a playbook run may take. */
   playbookTimeoutMs: number;
+  /**
+   * Gateways that may use this machine as a cluster host (LOCAL_CLUSTER_GATEWAYS): '*' for every
+   * gateway, else the listed ids; unset or empty: none.
+   */
+  localClusterGateways: '*' | readonly string[];
+  /** On cluster nodes, where each gateway's job root lives (JOB_ROOT/<account>). */
+  jobRoot: string;
 }
 
 export class ConfigError extends Error {
@@ -49,6 +62,9 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** Where gateways' job directories live on cluster nodes unless JOB_ROOT says otherwise. */
+export const DEFAULT_JOB_ROOT = '/var/lib/metascheduler/jobs';
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const TRANSPORTS: readonly ThriftTransport[] = ['buffered', 'framed'];
@@ -112,12 +128,27 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('KAFKA_TOPIC: set without KAFKA_REST_URL');
   }
 
+  const localGateways = text('LOCAL_CLUSTER_GATEWAYS');
+  const localClusterGateways = localGateways === '*' ? '*'
+    : (localGateways ?? '').split(',').map((id) => id.trim()).filter((id) => id !== '');
+  if (localClusterGateways !== '*' && localClusterGateways.includes('*')) {
+    problems.push('LOCAL_CLUSTER_GATEWAYS: "*" stands alone (every gateway), not in a list');
+  }
+  const jobRoot = text('JOB_ROOT') ?? DEFAULT_JOB_ROOT;
+  if (!path.posix.isAbsolute(jobRoot) || path.posix.normalize(jobRoot) !== jobRoot || jobRoot === '/' || !/^[A-Za-z0-9_./-]+$/.test(jobRoot)) {
+    problems.push('JOB_ROOT: must be a normalized absolute path other than / (letters, digits, "_", ".", "-", "/")');
+  }
+
   const config: Config = {
     databaseUrl,
     dataDir: path.resolve(text('DATA_DIR') ?? './.data'),
     thriftHost: text('THRIFT_HOST') ?? '127.0.0.1',
     thriftPort: integer('THRIFT_PORT', 9190, 0, 65535),
     thriftTransport: oneOf('THRIFT_TRANSPORT', TRANSPORTS, 'buffered'),
+    thriftIdleTimeoutMs: integer('THRIFT_IDLE_TIMEOUT_MS', 60_000, 100, 24 * 3_600_000),
+    thriftMaxConnections: integer('THRIFT_MAX_CONNECTIONS', 1024, 1, 1_000_000),
+    // A framed transport's length is a signed 32-bit number: 1 GiB leaves it room.
+    thriftMaxMessageBytes: integer('THRIFT_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     auth,
     secretsKeyFile: text('SECRETS_KEY_FILE'),
     amqpUrl,
@@ -130,6 +161,8 @@ export function loadConfig(env: Env = process.env): Config {
     workerConcurrency: integer('WORKER_CONCURRENCY', 4, 1, 64),
     monitorIntervalMs: integer('MONITOR_INTERVAL_MS', 1000, 100, 600_000),
     playbookTimeoutMs: integer('PLAYBOOK_TIMEOUT_MS', 30 * 60_000, 10_000, 24 * 3_600_000),
+    localClusterGateways,
+    jobRoot,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { InvalidRequestError, type FieldError } from '../domain/errors';
 import type { AnsibleHost, AnsibleInventory, PlaybookRun } from './runner';
 import { redactVars } from './secrets';
+import { TEMPLATE_SYNTAX, unsafeExtraVarsYaml } from './unsafeVars';
 
 /** `<UTC timestamp>-<random>`: sorts by creation time, which rotation relies on. */
 const RUN_DIR_NAME = /^\d{8}T\d{9}Z-[0-9a-f]{8}$/;
@@ -40,6 +41,13 @@ export function validateRun(run: PlaybookRun, playbookDir: string): void {
     names.add(host.name);
     if (host.sshPort !== undefined && !(Number.isInteger(host.sshPort) && host.sshPort > 0 && host.sshPort < 65536)) {
       errors.push({ field: `inventory.hosts[${i}].sshPort`, message: 'must be a port number' });
+    }
+    // Inventory values are not tagged unsafe (connection settings must stay plain strings), so
+    // none may carry template syntax; every one comes from a validated field anyway.
+    for (const [name, value] of Object.entries({ address: host.address, sshUser: host.sshUser, ...host.vars })) {
+      if (typeof value === 'string' && TEMPLATE_SYNTAX.test(value)) {
+        errors.push({ field: `inventory.hosts[${i}].${name}`, message: 'must not contain template syntax' });
+      }
     }
   });
   if (run.inventory.hosts.length === 0) errors.push({ field: 'inventory.hosts', message: 'at least one host is required' });
@@ -109,7 +117,7 @@ export function createRunDir(dataDir: string, run: PlaybookRun): RunDir {
   mkdirPrivate(path.join(dir, 'inventory'));
   mkdirPrivate(path.join(dir, 'env'));
   writePrivate(path.join(dir, 'inventory', 'hosts.json'), JSON.stringify(inventoryJson(run.inventory), null, 2));
-  writePrivate(path.join(dir, 'env', 'extravars'), JSON.stringify(run.extraVars));
+  writePrivate(path.join(dir, 'env', 'extravars'), unsafeExtraVarsYaml(run.extraVars));
   if (run.tags && run.tags.length > 0) writePrivate(path.join(dir, 'env', 'cmdline'), `--tags ${run.tags.join(',')}`);
   // ansible-runner loads the key into an ssh-agent of its own through a FIFO (artifacts/<ident>/
   // ssh_key_data), so it is never an ssh argument; the file here is deleted right after the run.
@@ -128,7 +136,7 @@ export function removeSecretFiles(runDir: RunDir, run: PlaybookRun): void {
     path.join(runDir.artifactDir, 'ssh_key_data')]) {
     rmSync(f, { force: true });
   }
-  writePrivate(path.join(runDir.dir, 'env', 'extravars'), JSON.stringify(redactVars(run.extraVars)));
+  writePrivate(path.join(runDir.dir, 'env', 'extravars'), unsafeExtraVarsYaml(redactVars(run.extraVars) as Record<string, unknown>));
   const redactedInventory = { ...run.inventory, hosts: run.inventory.hosts.map((h) => ({ ...h, vars: redactVars(h.vars ?? {}) as AnsibleHost['vars'] })) };
   writePrivate(path.join(runDir.dir, 'inventory', 'hosts.json'), JSON.stringify(inventoryJson(redactedInventory), null, 2));
 }

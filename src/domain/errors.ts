@@ -28,7 +28,8 @@ export class NotFoundError extends Error {
   }
 }
 
-export type UnauthorizedReason = 'missing' | 'invalid' | 'expired' | 'gateway-mismatch';
+/** forbidden: a valid caller asking for what its gateway may not have (this machine as a host). */
+export type UnauthorizedReason = 'missing' | 'invalid' | 'expired' | 'gateway-mismatch' | 'forbidden';
 
 export class UnauthorizedError extends Error {
   constructor(readonly reason: UnauthorizedReason, message: string) {

@@ -1,6 +1,7 @@
 // The meta-scheduling policy: which of a gateway's READY clusters runs a job. Pure: the caller
 // gathers each cluster's capacity and load; this decides and says why.
 import type { FieldError } from './errors';
+import { CLUSTER_CAPABILITIES, canRun } from './capabilities';
 import type { ClusterKind, JobSpec, Parallelism } from './types';
 
 export interface NodeCapacity {
@@ -51,8 +52,9 @@ function totalCpus(cluster: ClusterCapacity): number {
 export function misfits(cluster: ClusterCapacity, needs: JobNeeds): FieldError[] {
   const errors: FieldError[] = [];
   const label = `cluster ${cluster.name}`;
-  if (cluster.kind !== 'SLURM' && needs.parallelism !== 'SERIAL') {
-    errors.push({ field: 'spec.parallelism', message: `${label} (${cluster.kind}) runs SERIAL jobs only` });
+  if (!canRun(cluster.kind, needs.parallelism)) {
+    const runs = CLUSTER_CAPABILITIES[cluster.kind].parallelism.join(', ');
+    errors.push({ field: 'spec.parallelism', message: `${label} (${cluster.kind}) runs ${runs} jobs only, not ${needs.parallelism}` });
   }
   if (needs.nodes > cluster.nodes.length) {
     errors.push({ field: 'spec.nodeCount', message: `${needs.nodes} nodes asked, ${label} has ${cluster.nodes.length}` });

@@ -1,8 +1,15 @@
 // Request validation. Every check runs and every failure is collected, each naming its field, so a
 // caller fixes a request in one round trip. Nothing here touches storage: a request that fails is
 // rejected before anything is written.
+//
+// The answer stays small whatever the request: a list over its size limit is refused whole without
+// looking at its elements, at most ELEMENT_ERRORS_LISTED errors are named per list or map (the
+// rest are counted), and values echoed back are cut short.
 import { isIP } from 'node:net';
+import { nativeNodeName } from '../workflows/clusterAccess';
+import { CLUSTER_CAPABILITIES, runnableParallelism } from './capabilities';
 import { InvalidRequestError, type FieldError } from './errors';
+import { environmentBytes, execBytes, reservedEnvironmentName } from './jobEnvironment';
 import {
   CLUSTER_KINDS, NODE_ROLES, PARALLELISM_TYPES, PROVIDER_TYPES,
   type ApplicationSpec, type ClusterKind, type ClusterSpec, type HostSpec, type JobSpec, type Parallelism, type ProviderType,
@@ -19,11 +26,22 @@ export const LIMITS = {
   commandArgs: 1024,
   argLength: 16 * 1024,
   envEntries: 256,
+  envNameLength: 128,
   envValueLength: 16 * 1024,
+  /**
+   * A job's argv plus environment as execve counts them. Linux refuses more than ARG_MAX (2 MiB
+   * with the default 8 MiB stack) with E2BIG; 1 MiB, plus at most applicationEnvironmentBytes an
+   * application adds, leaves room for the variables Slurm and the MPI launcher add themselves.
+   */
+  execBytes: 1024 * 1024,
+  applicationEnvironmentBytes: 256 * 1024,
+  debPackages: 256,
+  installCommands: 64,
   pathLength: 4096,
   optionEntries: 64,
   optionValueLength: 4096,
   hosts: 1024,
+  hostRoles: 8,
   cpus: 1_000_000,
   nodes: 100_000,
   wallTimeMinutes: 366 * 24 * 60,
@@ -35,12 +53,69 @@ const QUEUE_NAME = /^[A-Za-z0-9_.-]+$/;
 const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 const OPTION_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 
+/** Errors named per list or map (its elements' errors, nested ones included); the rest are counted. */
+export const ELEMENT_ERRORS_LISTED = 5;
+/** Characters of a caller's value echoed in an error. */
+const ECHO_LENGTH = 40;
+
+/** A caller's value as an error quotes it: JSON, cut to ECHO_LENGTH characters. */
+export function quote(value: string): string {
+  return value.length > ECHO_LENGTH ? `${JSON.stringify(value.slice(0, ECHO_LENGTH))}... (${value.length} characters)` : JSON.stringify(value);
+}
+
+/** 1234567 -> "1,234,567", without depending on the runtime's locale data. */
+function withThousands(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
 /** Collects field errors; one instance per request. */
 class Checker {
   readonly errors: FieldError[] = [];
+  /** The outermost list or map whose elements are being checked, if any. */
+  private list?: string;
+  private readonly listed = new Map<string, number>();
+  private readonly unlisted = new Map<string, number>();
 
   fail(field: string, message: string): void {
+    const list = this.list;
+    if (list !== undefined) {
+      const listed = this.listed.get(list) ?? 0;
+      if (listed >= ELEMENT_ERRORS_LISTED) {
+        this.unlisted.set(list, (this.unlisted.get(list) ?? 0) + 1);
+        return;
+      }
+      this.listed.set(list, listed + 1);
+    }
     this.errors.push({ field, message });
+  }
+
+  /**
+   * Checks each element of a list, its errors counted against the list (see fail). A list longer
+   * than max is refused with one error and its elements are not looked at. Returns whether the
+   * list is within its limit (an absent list is).
+   */
+  elements<T>(
+    field: string, items: readonly T[] | undefined | null, max: number, noun: string,
+    check: (item: T, elementField: string) => void,
+  ): boolean {
+    if (items === undefined || items === null) return true;
+    if (items.length > max) {
+      this.fail(field, `has more than ${max} ${noun} (${withThousands(items.length)})`);
+      return false;
+    }
+    this.within(field, () => items.forEach((item, i) => check(item, `${field}[${i}]`)));
+    return true;
+  }
+
+  /** Runs checks whose errors count against the list or map field (nested lists count against the outer one). */
+  within(field: string, checks: () => void): void {
+    const outer = this.list;
+    this.list ??= field;
+    try {
+      checks();
+    } finally {
+      this.list = outer;
+    }
   }
 
   /** A text field: must be present (when required), non-blank, bounded and free of NUL. */
@@ -72,32 +147,53 @@ class Checker {
 
   oneOf<T extends string>(field: string, value: string, allowed: readonly T[]): value is T {
     if ((allowed as readonly string[]).includes(value)) return true;
-    this.fail(field, `unknown value ${JSON.stringify(value)}; expected one of ${allowed.join(', ')}`);
+    this.fail(field, `unknown value ${quote(String(value))}; expected one of ${allowed.join(', ')}`);
     return false;
   }
 
+  /**
+   * A map of names to values. A map over maxEntries is refused whole, its entries unchecked.
+   * Returns whether the map is within its entry limit (an absent map is).
+   */
   stringMap(
     field: string, map: Record<string, string> | undefined,
-    limits: { key: RegExp; maxEntries: number; maxValue: number },
-  ): void {
-    if (map === undefined || map === null) return;
-    const entries = Object.entries(map);
-    if (entries.length > limits.maxEntries) this.fail(field, `has more than ${limits.maxEntries} entries`);
-    const keyPattern = limits.key;
-    const maxValue = limits.maxValue;
-    for (const [key, value] of entries) {
-      if (!keyPattern.test(key)) this.fail(`${field}[${JSON.stringify(key)}]`, `key must match ${keyPattern.source}`);
-      this.bounded(`${field}[${JSON.stringify(key)}]`, value, maxValue);
+    limits: { key: RegExp; maxKey?: number; maxEntries: number; maxValue: number; refuseKey?: (key: string) => string | undefined },
+  ): boolean {
+    if (map === undefined || map === null) return true;
+    const size = Object.keys(map).length;
+    if (size > limits.maxEntries) {
+      this.fail(field, `has more than ${limits.maxEntries} entries (${withThousands(size)})`);
+      return false;
     }
+    this.within(field, () => {
+      for (const [key, value] of Object.entries(map)) {
+        const entry = `${field}[${quote(key)}]`;
+        if (limits.maxKey !== undefined && key.length > limits.maxKey) this.fail(entry, `key is longer than ${limits.maxKey} characters`);
+        else if (!limits.key.test(key)) this.fail(entry, `key must match ${limits.key.source}`);
+        else {
+          const refused = limits.refuseKey?.(key);
+          if (refused !== undefined) this.fail(entry, refused);
+        }
+        this.bounded(entry, value, limits.maxValue);
+      }
+    });
+    return true;
   }
 
   throwIfAny(): void {
+    // Each list's uncounted errors, as one line after everything named.
+    for (const [list, count] of this.unlisted) {
+      this.errors.push({ field: list, message: `and ${withThousands(count)} more errors in its elements` });
+    }
+    this.unlisted.clear();
     if (this.errors.length > 0) throw new InvalidRequestError(this.errors);
   }
 }
 
 /** A DNS host name (RFC 1123) or an IPv4/IPv6 address. */
 export function isHostAddress(address: string): boolean {
+  // Node accepts an IPv6 zone (fe80::1%eth0), which names an interface of one machine only.
+  if (address.includes('%')) return false;
   if (isIP(address) !== 0) return true;
   if (address.length > 253) return false;
   const labels = address.endsWith('.') ? address.slice(0, -1).split('.') : address.split('.');
@@ -105,6 +201,27 @@ export function isHostAddress(address: string): boolean {
   if (labels.every((label) => /^\d+$/.test(label))) return false;
   return labels.every((label) => HOST_LABEL.test(label));
 }
+
+/**
+ * A job's own directory. A relative path is taken inside the gateway's own directory, and where an
+ * absolute one may point is the submit's business, not validation's. Refused here is what no
+ * directory can safely hold: a ".." segment climbs out of it, a leading "~" is a home directory to
+ * a shell, and Slurm strips a backslash from output paths, so the job would write elsewhere.
+ */
+function checkWorkingDir(c: Checker, field: string, dir: string): void {
+  if (dir.includes('\\')) c.fail(field, 'must not contain a backslash');
+  if (dir.startsWith('~')) c.fail(field, 'must not start with "~": give an absolute path or one relative to the gateway\'s directory');
+  if (dir.split('/').includes('..')) c.fail(field, 'must not contain a ".." segment');
+}
+
+/** Environment variables of a job or an application. */
+const ENVIRONMENT_LIMITS = {
+  key: ENV_NAME,
+  maxKey: LIMITS.envNameLength,
+  maxEntries: LIMITS.envEntries,
+  maxValue: LIMITS.envValueLength,
+  refuseKey: reservedEnvironmentName,
+};
 
 export function validateJobSpec(raw: RawJobSpec, prefix = 'spec'): JobSpec {
   const c = new Checker();
@@ -114,13 +231,18 @@ export function validateJobSpec(raw: RawJobSpec, prefix = 'spec'): JobSpec {
   c.text(f('processId'), raw.processId, { max: LIMITS.idLength });
   c.text(f('experimentId'), raw.experimentId, { max: LIMITS.idLength });
   const parallelismOk = c.oneOf(f('parallelism'), raw.parallelism, PARALLELISM_TYPES);
+  const runnable = runnableParallelism();
+  if (parallelismOk && !(runnable as readonly string[]).includes(raw.parallelism)) {
+    const kinds = Object.entries(CLUSTER_CAPABILITIES).map(([kind, can]) => `${kind} runs ${can.parallelism.join(', ')}`);
+    c.fail(f('parallelism'), `${raw.parallelism} jobs cannot run on any cluster this service builds (${kinds.join('; ')})`);
+  }
 
+  let commandOk = false;
   if (!Array.isArray(raw.command) || raw.command.length === 0) {
     c.fail(f('command'), 'must not be empty: give the program and its arguments as a list');
   } else {
-    if (raw.command.length > LIMITS.commandArgs) c.fail(f('command'), `has more than ${LIMITS.commandArgs} arguments`);
-    if (raw.command[0].trim() === '') c.fail(f('command[0]'), 'the program must not be empty');
-    raw.command.forEach((arg, i) => c.bounded(`${f('command')}[${i}]`, arg, LIMITS.argLength));
+    commandOk = c.elements(f('command'), raw.command, LIMITS.commandArgs, 'arguments', (arg, field) => c.bounded(field, arg, LIMITS.argLength));
+    if (commandOk && raw.command[0].trim() === '') c.fail(f('command[0]'), 'the program must not be empty');
   }
 
   c.count(f('totalCPUCount'), raw.totalCPUCount, 1, LIMITS.cpus);
@@ -146,8 +268,16 @@ export function validateJobSpec(raw: RawJobSpec, prefix = 'spec'): JobSpec {
     c.fail(f('queueName'), 'may hold only letters, digits, "_", "." and "-"');
   }
   c.text(f('workingDir'), raw.workingDir, { max: LIMITS.pathLength });
-  if (raw.workingDir && !raw.workingDir.startsWith('/')) c.fail(f('workingDir'), 'must be an absolute path');
-  c.stringMap(f('environment'), raw.environment, { key: ENV_NAME, maxEntries: LIMITS.envEntries, maxValue: LIMITS.envValueLength });
+  if (raw.workingDir) checkWorkingDir(c, f('workingDir'), raw.workingDir);
+  const environmentOk = c.stringMap(f('environment'), raw.environment, ENVIRONMENT_LIMITS);
+  // Sizes are only added up for lists already within their limits, so the sum stays cheap.
+  if (commandOk && environmentOk) {
+    const bytes = execBytes(raw.command, raw.environment ?? {});
+    if (bytes > LIMITS.execBytes) {
+      c.fail(f('command'), `and ${f('environment')} together take ${withThousands(bytes)} bytes to start the program, over the `
+        + `${withThousands(LIMITS.execBytes)} allowed (each argument and each NAME=value with its NUL byte, as the operating system counts them)`);
+    }
+  }
   c.throwIfAny();
 
   return { ...stripUnset(raw), parallelism: raw.parallelism as Parallelism };
@@ -156,13 +286,38 @@ export function validateJobSpec(raw: RawJobSpec, prefix = 'spec'): JobSpec {
 function validateHost(c: Checker, field: string, host: HostSpec): void {
   if (host.address === undefined || host.address === null || host.address.trim() === '') {
     c.fail(`${field}.address`, 'is required');
+  } else if (host.address.includes('%') && isIP(host.address) === 6) {
+    c.fail(`${field}.address`, `${quote(host.address)} carries a zone (%...): it names a network interface of one machine, `
+      + 'which means nothing to the other hosts; give a global or unique-local address or a host name');
   } else if (!isHostAddress(host.address)) {
-    c.fail(`${field}.address`, `${JSON.stringify(host.address.slice(0, 80))} is not a host name or IP address`);
+    c.fail(`${field}.address`, `${quote(host.address)} is not a host name or IP address`);
   }
   c.text(`${field}.sshUser`, host.sshUser, { max: 32 });
   if (host.sshUser && !/^[a-z_][a-z0-9_-]*\$?$/i.test(host.sshUser)) c.fail(`${field}.sshUser`, 'is not a valid user name');
   c.count(`${field}.sshPort`, host.sshPort, 1, 65535);
-  host.roles?.forEach((role, j) => c.oneOf(`${field}.roles[${j}]`, role, NODE_ROLES));
+  c.elements(`${field}.roles`, host.roles, LIMITS.hostRoles, 'roles', (role, roleField) => c.oneOf(roleField, role, NODE_ROLES));
+}
+
+/**
+ * Two hosts that would be one Slurm node: the node name is the address with every character but
+ * letters, digits and "-" made "-" (so 10.0.0.1 and 10-0-0-1 collide), and Slurm does not tell
+ * node names apart by case.
+ */
+function checkNodeNames(c: Checker, field: string, hosts: readonly HostSpec[]): void {
+  const seen = new Map<string, number>();
+  c.within(field, () => hosts.forEach((host, i) => {
+    if (typeof host.address !== 'string' || host.address.trim() === '') return;
+    const name = nativeNodeName(host).toLowerCase();
+    const first = seen.get(name);
+    if (first === undefined) {
+      seen.set(name, i);
+    } else if (hosts[first].address.toLowerCase() === host.address.toLowerCase()) {
+      c.fail(`${field}[${i}].address`, `${quote(host.address)} is listed twice`);
+    } else {
+      c.fail(`${field}[${i}].address`, `${quote(host.address)} would be the same Slurm node as hosts[${first}] `
+        + `${quote(hosts[first].address)} (node name ${quote(nativeNodeName(host))})`);
+    }
+  }));
 }
 
 export function validateClusterSpec(raw: RawClusterSpec, prefix = 'spec'): ClusterSpec {
@@ -173,20 +328,14 @@ export function validateClusterSpec(raw: RawClusterSpec, prefix = 'spec'): Clust
   const providerOk = c.oneOf(f('provider'), raw.provider, PROVIDER_TYPES);
   c.count(f('workerCount'), raw.workerCount, 0, LIMITS.nodes);
   c.text(f('clientToken'), raw.clientToken, { max: LIMITS.clientTokenLength });
-  if (raw.hosts && raw.hosts.length > LIMITS.hosts) c.fail(f('hosts'), `has more than ${LIMITS.hosts} hosts`);
-  raw.hosts?.forEach((host, i) => validateHost(c, `${f('hosts')}[${i}]`, host));
+  const hostsOk = c.elements(f('hosts'), raw.hosts, LIMITS.hosts, 'hosts', (host, field) => validateHost(c, field, host));
   if (providerOk && raw.provider === 'STATIC' && (!raw.hosts || raw.hosts.length === 0)) {
     c.fail(f('hosts'), 'a STATIC cluster needs at least one host');
   }
   if (providerOk && raw.provider !== 'STATIC' && raw.hosts && raw.hosts.length > 0) {
     c.fail(f('hosts'), `only STATIC clusters take hosts; ${raw.provider} provisions its own`);
   }
-  const addresses = new Set<string>();
-  raw.hosts?.forEach((host, i) => {
-    const key = host.address?.toLowerCase();
-    if (key && addresses.has(key)) c.fail(`${f('hosts')}[${i}].address`, `${JSON.stringify(host.address)} is listed twice`);
-    if (key) addresses.add(key);
-  });
+  if (hostsOk && raw.hosts) checkNodeNames(c, f('hosts'), raw.hosts);
   const optionLimits = { key: OPTION_KEY, maxEntries: LIMITS.optionEntries, maxValue: LIMITS.optionValueLength };
   c.stringMap(f('providerOptions'), raw.providerOptions, optionLimits);
   c.stringMap(f('clusterOptions'), raw.clusterOptions, optionLimits);
@@ -202,8 +351,7 @@ export function validateClusterSpec(raw: RawClusterSpec, prefix = 'spec'): Clust
 /** Validates a list of ids handed to a call (jobIds, clusterId...). */
 export function validateIds(field: string, ids: readonly string[], max = 1000): void {
   const c = new Checker();
-  if (ids.length > max) c.fail(field, `has more than ${max} ids`);
-  ids.forEach((id, i) => c.text(`${field}[${i}]`, id, { required: true, max: LIMITS.idLength }));
+  c.elements(field, ids, max, 'ids', (id, idField) => c.text(idField, id, { required: true, max: LIMITS.idLength }));
   c.throwIfAny();
 }
 
@@ -232,8 +380,8 @@ export function validateApplicationSpec(raw: ApplicationSpec, prefix = 'app'): A
   if (raw.name && !APP_NAME.test(raw.name)) c.fail(f('name'), 'may hold only letters, digits, ".", "_" and "-"');
   c.text(f('version'), raw.version, { max: 64 });
   if (raw.version && !APP_NAME.test(raw.version)) c.fail(f('version'), 'may hold only letters, digits, ".", "_" and "-"');
-  raw.debPackages?.forEach((name, i) => {
-    if (!DEB_PACKAGE.test(name)) c.fail(`${f('debPackages')}[${i}]`, `${JSON.stringify(name.slice(0, 80))} is not a Debian package name`);
+  c.elements(f('debPackages'), raw.debPackages, LIMITS.debPackages, 'packages', (name, field) => {
+    if (!DEB_PACKAGE.test(name)) c.fail(field, `${quote(name)} is not a Debian package name`);
   });
   if (raw.archiveUrl !== undefined) {
     let url: URL | undefined;
@@ -246,17 +394,24 @@ export function validateApplicationSpec(raw: ApplicationSpec, prefix = 'app'): A
     if (raw.archiveSha256 === undefined) c.fail(f('archiveSha256'), 'is required with archiveUrl');
   }
   if (raw.archiveSha256 !== undefined && !SHA256.test(raw.archiveSha256)) c.fail(f('archiveSha256'), 'must be 64 lowercase hex digits');
-  raw.installCommands?.forEach((argv, i) => {
+  c.elements(f('installCommands'), raw.installCommands, LIMITS.installCommands, 'commands', (argv, field) => {
     if (!Array.isArray(argv) || argv.length === 0 || argv[0].trim() === '') {
-      c.fail(`${f('installCommands')}[${i}]`, 'must be a non-empty argv list');
+      c.fail(field, 'must be a non-empty argv list');
     } else {
-      argv.forEach((arg, j) => c.bounded(`${f('installCommands')}[${i}][${j}]`, arg, LIMITS.argLength));
+      c.elements(field, argv, LIMITS.commandArgs, 'arguments', (arg, argField) => c.bounded(argField, arg, LIMITS.argLength));
     }
   });
   if (!raw.debPackages?.length && !raw.archiveUrl && !raw.installCommands?.length) {
     c.fail(prefix, 'names nothing to install: give debPackages, an archiveUrl or installCommands');
   }
-  c.stringMap(f('environment'), raw.environment, { key: ENV_NAME, maxEntries: LIMITS.envEntries, maxValue: LIMITS.envValueLength });
+  if (c.stringMap(f('environment'), raw.environment, ENVIRONMENT_LIMITS) && raw.environment) {
+    // Every job naming the application starts with these variables as well as its own.
+    let bytes = 0;
+    for (const [name, value] of Object.entries(raw.environment)) bytes += environmentBytes(name, value);
+    if (bytes > LIMITS.applicationEnvironmentBytes) {
+      c.fail(f('environment'), `takes ${withThousands(bytes)} bytes, over the ${withThousands(LIMITS.applicationEnvironmentBytes)} an application may add to its jobs`);
+    }
+  }
   c.throwIfAny();
   return stripUnset(raw);
 }

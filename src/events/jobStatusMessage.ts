@@ -5,6 +5,7 @@ import * as thrift from 'thrift';
 import type { JobState } from '../domain/types';
 import { base } from '../rpc/wire';
 import type { OutboxEvent } from './outboxStore';
+import { jobRoutingKey } from './routingKey';
 
 /** What an event needs to be put on the wire (an outbox row without its bookkeeping). */
 export type JobEvent = Omit<OutboxEvent, 'attempts'>;
@@ -12,18 +13,12 @@ export type JobEvent = Omit<OutboxEvent, 'attempts'>;
 export const STATUS_EXCHANGE = 'status_exchange';
 
 /**
- * One segment of a topic routing key. A dot separates segments, so a dot inside an id would shift
- * every later segment and Airavata's bindings (e.g. `gw.*.*.*.*`) would miss or misroute the
- * message: dots become underscores. Only the routing key is changed; the message body carries the
- * ids exactly as they are. A missing id is Airavata's "not set" sentinel, as its clients expect.
+ * `gatewayId.experimentId.processId.taskId.jobId`, the key Airavata publishes job status with, each
+ * id shortened to fit AMQP's 255 bytes when it is too long (the rule is in routingKey.ts). Dots in
+ * ids become underscores in the key only; the message body carries the ids exactly as they are.
  */
-function keySegment(id: string | undefined): string {
-  return (id ?? base.DEFAULT_ID).replaceAll('.', '_');
-}
-
-/** `gatewayId.experimentId.processId.taskId.jobId`, the key Airavata publishes job status with. */
 export function routingKey(event: JobEvent): string {
-  return [event.gatewayId, event.experimentId, event.processId, event.taskId, event.jobId].map(keySegment).join('.');
+  return jobRoutingKey(event);
 }
 
 /**
@@ -56,8 +51,12 @@ function deserialize<T>(bytes: Buffer, read: (input: thrift.TProtocol) => T): T 
 }
 
 export function jobStatusChangeEvent(event: JobEvent): base.JobStatusChangeEvent {
+  // Read from the database, so not checked by the compiler: a state Airavata has no number for
+  // (a row written by another version) can never be encoded.
+  const state = base.JobState[event.state];
+  if (typeof state !== 'number') throw new Error(`job state ${JSON.stringify(event.state)} has no Airavata JobState`);
   return new base.JobStatusChangeEvent({
-    state: base.JobState[event.state],
+    state,
     jobIdentity: new base.JobIdentifier({
       jobId: event.jobId,
       taskId: event.taskId ?? base.DEFAULT_ID,

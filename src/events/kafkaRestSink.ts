@@ -16,6 +16,15 @@ interface ProduceResponse {
   offsets?: { error_code?: number | null; error?: string | null }[];
 }
 
+/**
+ * The v2 proxy's per-record code for a Kafka error its producer will not retry (a record too large,
+ * an invalid record); 50003 is a retriable one.
+ */
+const NON_RETRIABLE_RECORD_ERROR = 50002;
+
+/** null: the proxy took the record; otherwise why not, and whether the record itself is at fault. */
+type RecordOutcome = null | { error: Error; permanent: boolean };
+
 export class KafkaRestSink implements EventSink {
   readonly name = 'kafka-rest';
   private readonly endpoint: string;
@@ -46,25 +55,35 @@ export class KafkaRestSink implements EventSink {
     const records = events.map(kafkaRecord);
     const sent = records.filter((record): record is KafkaJobRecord => record !== undefined);
     // Events without a record (no Airavata task) are not for this sink: taken as they are.
-    let recordOutcomes: (Error | null)[] = [];
+    let recordOutcomes: RecordOutcome[] = [];
     if (sent.length > 0) {
       try {
         recordOutcomes = await this.post(events.filter((_, index) => records[index] !== undefined), sent);
       } catch (error) {
-        recordOutcomes = sent.map(() => asError(error));
+        recordOutcomes = sent.map(() => ({ error: asError(error), permanent: false }));
       }
     }
-    let delivered = 0;
+    // Per event, why the proxy did not take it; undefined when it did, or when it has no record.
+    const refusals: (Exclude<RecordOutcome, null> | undefined)[] = [];
     let next = 0;
     for (const record of records) {
-      if (record !== undefined) {
-        const outcome = recordOutcomes[next];
-        next += 1;
-        if (outcome !== null) return { delivered, error: outcome ?? new Error('no answer for the record') };
+      if (record === undefined) {
+        refusals.push(undefined);
+        continue;
       }
-      delivered += 1;
+      const outcome = recordOutcomes[next];
+      next += 1;
+      refusals.push(outcome === null ? undefined : outcome ?? { error: new Error('no answer for the record'), permanent: false });
     }
-    return { delivered };
+    const rejected = new Map<number, Error>();
+    refusals.forEach((refusal, index) => {
+      const event = events[index];
+      if (refusal?.permanent && event) rejected.set(event.id, refusal.error);
+    });
+    const found = rejected.size > 0 ? { rejected } : {};
+    const stop = refusals.findIndex((refusal) => refusal !== undefined && !refusal.permanent);
+    if (stop < 0) return { delivered: events.length, ...found };
+    return { delivered: stop, error: refusals[stop]?.error ?? new Error('no answer for the record'), ...found };
   }
 
   async close(): Promise<void> {
@@ -72,7 +91,7 @@ export class KafkaRestSink implements EventSink {
   }
 
   /** One request for the batch; the outcome of each record, in order. */
-  private async post(events: readonly JobEvent[], values: readonly KafkaJobRecord[]): Promise<(Error | null)[]> {
+  private async post(events: readonly JobEvent[], values: readonly KafkaJobRecord[]): Promise<RecordOutcome[]> {
     const response = await fetch(this.endpoint, {
       method: 'POST',
       headers: {
@@ -86,8 +105,9 @@ export class KafkaRestSink implements EventSink {
     });
     const text = await response.text();
     if (!response.ok) {
+      // The request as a whole was refused: it does not say which record, if any, is at fault.
       const error = new Error(`Kafka REST proxy answered ${response.status}: ${scrubSecrets(text.slice(0, 200), this.options.url)}`);
-      return values.map(() => error);
+      return values.map(() => ({ error, permanent: false }));
     }
     let parsed: ProduceResponse = {};
     try {
@@ -97,8 +117,15 @@ export class KafkaRestSink implements EventSink {
     }
     const offsets = parsed.offsets;
     if (!Array.isArray(offsets) || offsets.length !== values.length) return values.map(() => null);
-    return offsets.map((offset) => (offset?.error_code
-      ? new Error(`Kafka refused a record (error ${offset.error_code}): ${offset.error ?? ''}`)
+    // A non-retriable refusal is the record's own fault only when the same request got others
+    // through: when every record is refused, the proxy or the cluster is what is wrong, and
+    // parking would throw away events during an outage.
+    const someTaken = offsets.some((offset) => !offset?.error_code);
+    return offsets.map((offset): RecordOutcome => (offset?.error_code
+      ? {
+        error: new Error(`Kafka refused a record (error ${offset.error_code}): ${offset.error ?? ''}`),
+        permanent: someTaken && offset.error_code === NON_RETRIABLE_RECORD_ERROR,
+      }
       : null));
   }
 }

@@ -1,5 +1,6 @@
-// SQL on job_event_outbox (migration 004). Rows are written by JobStore in the transaction of the
-// state change they report; only the publisher reads and deletes them.
+// SQL on job_event_outbox (migrations 004, 007). Rows are written by JobStore in the transaction of
+// the state change they report; only the publisher reads, deletes and parks them. A parked row is
+// one no sink can ever take: it stays for an operator to read, and is no longer waiting.
 import type { JobState } from '../domain/types';
 import type { Queryable } from '../store/db';
 
@@ -49,7 +50,7 @@ function toEvent(row: OutboxRow): OutboxEvent {
 export class OutboxStore {
   /** Whether anything waits: a cheap check run before opening a draining transaction. */
   async any(db: Queryable): Promise<boolean> {
-    const row = await db('job_event_outbox').select('id').orderBy('id').first<{ id: number } | undefined>();
+    const row = await db('job_event_outbox').select('id').whereNull('parked_at').orderBy('id').first<{ id: number } | undefined>();
     return row !== undefined;
   }
 
@@ -64,11 +65,11 @@ export class OutboxStore {
     return result.rows[0]?.locked === true;
   }
 
-  /** The oldest events, in id order. */
+  /** The oldest waiting (not parked) events, in id order. */
   async takeBatch(db: Queryable, limit: number): Promise<OutboxEvent[]> {
     const rows = await db('job_event_outbox')
       .select('id', 'job_id', 'gateway_id', 'experiment_id', 'process_id', 'task_id', 'job_name', 'state', 'time', 'attempts')
-      .orderBy('id').limit(limit) as OutboxRow[];
+      .whereNull('parked_at').orderBy('id').limit(limit) as OutboxRow[];
     return rows.map(toEvent);
   }
 
@@ -81,6 +82,13 @@ export class OutboxStore {
     if (ids.length === 0) return;
     await db('job_event_outbox').whereIn('id', [...ids])
       .update({ attempts: db.raw('attempts + 1'), last_error: error.slice(0, 2000) });
+  }
+
+  /** Takes events out of the waiting line for good, each with the reason it can never be delivered. */
+  async park(db: Queryable, reasons: ReadonlyMap<number, string>, now: number): Promise<void> {
+    for (const [id, reason] of reasons) {
+      await db('job_event_outbox').where({ id }).update({ parked_at: now, park_reason: reason.slice(0, 2000) });
+    }
   }
 
   async count(db: Queryable): Promise<number> {

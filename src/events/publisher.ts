@@ -3,13 +3,21 @@
 // channel, and only the prefix every sink took is deleted, so a failure mid-batch leaves the rest
 // (and every later event) waiting. The loop never throws: while a sink is down it logs, keeps the
 // rows and retries with backoff; the service keeps serving meanwhile.
+//
+// An event a sink can never take (its own content is at fault: it cannot be encoded, or the sink
+// refuses that record for good) is parked instead: marked with its reason and time, logged once,
+// and skipped from then on, so one bad event cannot hold up every gateway's events behind it. Only
+// a sink's per-event verdict parks; an unreachable broker or proxy never does. Later events of the
+// same job are not held back either: each goes out if it can (one that cannot is parked too), so
+// Airavata may miss the parked state of that job but never sees its states out of order, because
+// a parked event is never sent afterwards.
 import type { Logger } from '../log';
 import type { Db } from '../store/db';
 import type { JobEvent } from './jobStatusMessage';
 import { KafkaRestSink } from './kafkaRestSink';
 import { OutboxStore } from './outboxStore';
 import { RabbitSink } from './rabbitSink';
-import { asError, scrubSecrets, type EventSink } from './sink';
+import { asError, scrubSecrets, type Delivery, type EventSink } from './sink';
 
 export interface JobEventPublisherOptions {
   db: Db;
@@ -131,34 +139,58 @@ export class JobEventPublisher {
     for (const sink of this.sinks) {
       await sink.prepare().catch((error: unknown) => unprepared.set(sink, asError(error)));
     }
-    return this.db.transaction(async (tx): Promise<Round> => {
+    const parkedEvents: { event: JobEvent; reason: string }[] = [];
+    const round = await this.db.transaction(async (tx): Promise<Round> => {
       if (!(await this.outbox.tryLockDrain(tx))) return { kind: 'idle' };
       const batch = await this.outbox.takeBatch(tx, this.batchSize);
       if (batch.length === 0) return { kind: 'idle' };
       this.forgetGone(batch);
       const failures: { sink: string; error: Error }[] = [];
+      // Outbox id -> why a sink can never take that event.
+      const parked = new Map<number, string>();
       for (const sink of this.sinks) {
         const taken = this.taken.get(sink) ?? new Set<number>();
-        const pending = batch.filter((event) => !taken.has(event.id));
+        // An event another sink refused for good is parked anyway: not worth sending here.
+        const pending = batch.filter((event) => !taken.has(event.id) && !parked.has(event.id));
         if (pending.length === 0) continue;
         const notReady = unprepared.get(sink);
         if (notReady) {
           failures.push({ sink: sink.name, error: notReady });
           continue;
         }
-        const result = await sink.deliver(pending).catch((error: unknown) => ({ delivered: 0, error: asError(error) }));
-        for (const event of pending.slice(0, result.delivered)) taken.add(event.id);
+        const result: Delivery = await sink.deliver(pending)
+          .catch((error: unknown) => ({ delivered: 0, error: asError(error) }));
+        for (const [id, error] of result.rejected ?? []) parked.set(id, `${sink.name}: ${this.scrub(error.message)}`);
+        for (const event of pending.slice(0, result.delivered)) {
+          if (!result.rejected?.has(event.id)) taken.add(event.id);
+        }
         if (result.error) failures.push({ sink: sink.name, error: result.error });
       }
-      const done = batch.filter((event) => this.sinks.every((sink) => this.taken.get(sink)?.has(event.id)));
+      const done = batch.filter((event) => !parked.has(event.id)
+        && this.sinks.every((sink) => this.taken.get(sink)?.has(event.id)));
       await this.outbox.delete(tx, done.map((event) => event.id));
-      for (const set of this.taken.values()) for (const event of done) set.delete(event.id);
+      await this.outbox.park(tx, parked, Date.now());
+      for (const event of batch) {
+        const reason = parked.get(event.id);
+        if (reason !== undefined) parkedEvents.push({ event, reason });
+      }
+      for (const set of this.taken.values()) {
+        for (const event of done) set.delete(event.id);
+        for (const id of parked.keys()) set.delete(id);
+      }
       if (failures.length === 0) return { kind: 'progress' };
-      const left = batch.filter((event) => !done.includes(event));
+      const left = batch.filter((event) => !done.includes(event) && !parked.has(event.id));
       const text = failures.map(({ sink, error }) => `${sink}: ${this.scrub(error.message)}`).join('; ');
       await this.outbox.recordFailure(tx, left.map((event) => event.id), text);
       return { kind: 'failed', failures, waitingInBatch: left.length };
     });
+    // Once, after the commit: a parked row is never taken again.
+    for (const { event, reason } of parkedEvents) {
+      this.log.error({
+        outboxId: event.id, jobId: event.jobId, gatewayId: event.gatewayId, state: event.state, reason,
+      }, 'job event parked: it can never be delivered; later events go on without it');
+    }
+    return round;
   }
 
   /**

@@ -3,7 +3,8 @@
 import * as amqp from 'amqplib';
 import type { Logger } from '../log';
 import { maskUrl } from '../log';
-import { encodeJobStatusMessage, messageId, routingKey, STATUS_EXCHANGE, type JobEvent } from './jobStatusMessage';
+import { amqpMessage, type AmqpMessage } from './amqpMessage';
+import { STATUS_EXCHANGE, type JobEvent } from './jobStatusMessage';
 import { asError, scrubSecrets, type Delivery, type EventSink } from './sink';
 
 export interface RabbitSinkOptions {
@@ -86,9 +87,25 @@ export class RabbitSink implements EventSink {
     }
     const channel = this.channel;
     if (!channel) return { delivered: 0, error: new Error('event channel closed') };
-    // null: confirmed; an Error: nacked or lost with the channel; undefined: no answer yet.
+    // Events that cannot be put into an AMQP message are never sent: they are rejected, and the
+    // rest of the batch goes out without them.
+    const rejected = new Map<number, Error>();
+    const messages = events.map((event): AmqpMessage | undefined => {
+      try {
+        return amqpMessage(event);
+      } catch (error) {
+        rejected.set(event.id, this.scrubbed(error));
+        return undefined;
+      }
+    });
+    // null: confirmed; an Error: nacked or lost with the channel; undefined: no answer yet. A
+    // publish that throws is a passing failure (the channel closed under it): retried, not rejected.
     const outcomes: (Error | null | undefined)[] = events.map(() => undefined);
-    const confirms = events.map((event, index) => new Promise<void>((resolve) => {
+    const confirms = messages.map((message, index) => new Promise<void>((resolve) => {
+      if (message === undefined) {
+        resolve();
+        return;
+      }
       const settle = (error: unknown): void => {
         outcomes[index] = error ? this.scrubbed(error) : null;
         resolve();
@@ -96,13 +113,7 @@ export class RabbitSink implements EventSink {
       try {
         // One channel, in id order: RabbitMQ keeps publish order per channel into each queue.
         // The publish buffer is not awaited: a batch is small and bounded by batchSize.
-        channel.publish(STATUS_EXCHANGE, routingKey(event), encodeJobStatusMessage(event), {
-          persistent: true,
-          messageId: messageId(event),
-          timestamp: Math.floor(event.time / 1000),
-          contentType: 'application/x-thrift',
-          type: 'JOB',
-        }, settle);
+        channel.publish(STATUS_EXCHANGE, message.routingKey, message.body, message.options, settle);
       } catch (error) {
         settle(error ?? new Error('publish failed'));
       }
@@ -119,13 +130,17 @@ export class RabbitSink implements EventSink {
       // Late confirms must not count for a later batch: start over on a new connection.
       await this.close();
     }
+    // A rejected event has no message, and does not hold up the prefix.
+    const done = (index: number): boolean => outcomes[index] === null || messages[index] === undefined;
     let delivered = 0;
-    while (delivered < outcomes.length && outcomes[delivered] === null) delivered += 1;
-    if (delivered === events.length) return { delivered };
+    while (delivered < events.length && done(delivered)) delivered += 1;
+    const found = rejected.size > 0 ? { rejected } : {};
+    if (delivered === events.length) return { delivered, ...found };
     const stoppedBy = outcomes[delivered];
     return {
       delivered,
       error: stoppedBy ?? new Error(`no confirm from the broker within ${this.confirmTimeoutMs} ms`),
+      ...found,
     };
   }
 

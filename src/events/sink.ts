@@ -4,10 +4,19 @@ import type { JobEvent } from './jobStatusMessage';
 
 /** How far a sink got with the events it was given, in order. */
 export interface Delivery {
-  /** The number of leading events the sink took for good (a prefix: never a gap). */
+  /**
+   * The number of leading events the sink is done with (a prefix: never a gap): each was taken for
+   * good, or is in `rejected`.
+   */
   delivered: number;
-  /** Why it stopped short, when delivered < events given. */
+  /** Why it stopped short, when delivered < events given: a passing failure, retried later. */
   error?: Error;
+  /**
+   * Events this sink can never take, by outbox id, with the reason: their own content is at fault
+   * (not the sink's health), so retrying them would fail forever. The publisher parks them. Never
+   * reported for a sink or broker outage, which must leave every event waiting.
+   */
+  rejected?: ReadonlyMap<number, Error>;
 }
 
 export interface EventSink {
@@ -21,7 +30,8 @@ export interface EventSink {
   /**
    * Delivers events in the order given and reports the prefix that is durably taken. A prefix,
    * because a later event of a job must never overtake an earlier one that will be sent again.
-   * Must not throw for a delivery failure: it reports it.
+   * An event it can never take is reported in `rejected` and does not end the prefix. Must not
+   * throw for a delivery failure: it reports it.
    */
   deliver(events: readonly JobEvent[]): Promise<Delivery>;
   /** Releases connections; the sink may be prepared again afterwards. */

@@ -1,11 +1,17 @@
 // The Thrift edge: one port, the multiplexed protocol carrying ClusterService, JobService and
 // ProvisioningService, binary protocol, buffered (Airavata's default) or framed transport.
-import type { Server, Socket } from 'node:net';
+//
+// Connections are served by our own loop (./connection) rather than the runtime's server, which
+// re-decodes a partial message from its start on every read, keeps reading a connection after a
+// protocol error (logging it again per chunk) and has no idle timeout.
+import { createServer, type Server, type Socket } from 'node:net';
 import * as thrift from 'thrift';
 import type { ThriftTransport } from '../config';
 import type { Logger } from '../log';
+import { serveConnection } from './connection';
 import { guardHandler, InFlight } from './guard';
 import { clusterHandler, jobHandler, provisioningHandler, type HandlerDeps } from './handlers';
+import { RefusedConnections } from './refusedConnections';
 import { ms } from './wire';
 
 import { SERVICE_NAMES } from './serviceNames';
@@ -16,6 +22,12 @@ export interface RpcServerOptions {
   host: string;
   port: number;
   transport: ThriftTransport;
+  /** A connection with no bytes for this long, and no call of its own being worked on, is closed. */
+  idleTimeoutMs: number;
+  /** Connections beyond this many are closed as soon as they are accepted. */
+  maxConnections: number;
+  /** The longest message (framed: frame) accepted; a longer one closes its connection. */
+  maxMessageBytes: number;
   log: Logger;
 }
 
@@ -62,21 +74,24 @@ export async function startRpcServer(deps: HandlerDeps, options: RpcServerOption
   processor.registerProcessor(SERVICE_NAMES.provisioning,
     new ms.ProvisioningService.Processor(guardHandler(SERVICE_NAMES.provisioning, provisioningHandler(deps), inFlight, log)));
 
-  const server: Server = thrift.createMultiplexServer(processor, {
-    transport: options.transport === 'framed' ? thrift.TFramedTransport : thrift.TBufferedTransport,
-    protocol: thrift.TBinaryProtocol,
-  });
   const sockets = new Set<Socket>();
   let lastData = 0;
-  server.on('connection', (socket: Socket) => {
+  const server: Server = createServer((socket: Socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
     socket.on('data', () => { lastData = performance.now(); });
     socket.on('close', () => sockets.delete(socket));
+    serveConnection(socket, {
+      processor, transport: options.transport, maxMessageBytes: options.maxMessageBytes,
+      idleTimeoutMs: options.idleTimeoutMs, log,
+    });
   });
-  // The runtime emits protocol errors of one connection on the server; they end that connection
-  // only, and must not end the process.
-  server.on('error', (error: Error) => log.warn({ err: error }, 'thrift connection error'));
+  // Node closes a connection over the cap as soon as it is accepted and emits 'drop' for it.
+  server.maxConnections = options.maxConnections;
+  const refused = new RefusedConnections(log, options.maxConnections);
+  server.on('drop', () => refused.record());
+  // Accepting can fail (out of file descriptors under a flood): that must not end the process.
+  server.on('error', (error: Error) => log.warn({ err: error }, 'Thrift server error'));
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -94,6 +109,7 @@ export async function startRpcServer(deps: HandlerDeps, options: RpcServerOption
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const drained = await drainConnections(inFlight, () => lastData, graceMs);
       if (!drained) log.warn({ inFlight: inFlight.size }, 'shutdown grace ran out with calls in flight');
+      refused.stop();
       for (const socket of sockets) socket.end();
       // A client that does not close its side within a moment is cut off.
       const linger = setTimeout(() => { for (const socket of sockets) socket.destroy(); }, 1000);

@@ -10,6 +10,26 @@ export interface BatchJob {
   workingDir: string;
   /** Environment for the job (the spec's, plus application environment), exported by the script. */
   environment: Record<string, string>;
+  /** The gateway's Unix account on the cluster: the job, its directory and its script belong to it. */
+  account: string;
+}
+
+/** Where a job's output is, and whose it is: it is read as that account, never as root. */
+export interface JobOutput {
+  account: string;
+  workingDir: string;
+}
+
+/**
+ * The scheduler (or the set-up before it) refused this job for what the job is: a bad partition,
+ * more than a node has, a working directory the account cannot create. Running it again cannot
+ * help, so the job ends FAILED with this message; any other error is retried.
+ */
+export class JobRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JobRefusedError';
+  }
 }
 
 /** What the scheduler says about one of our jobs. */
@@ -33,7 +53,11 @@ export interface TrackedJob {
 }
 
 export interface Scheduler {
-  /** Submits the job; returns the native id. Writes a script file; values are quoted, command is argv. */
+  /**
+   * Submits the job as job.account; returns the native id. Creates the working directory and the
+   * script file as that account; values are quoted, the command is argv. Throws JobRefusedError
+   * when the job itself is what cannot run.
+   */
   submit(job: BatchJob): Promise<string>;
   /**
    * Finds native jobs already carrying these ids of ours (live or ended), so a dispatch interrupted
@@ -43,4 +67,6 @@ export interface Scheduler {
   /** One batched query for all the given jobs; jobs the scheduler says nothing about are left out. */
   poll(jobs: readonly TrackedJob[]): Promise<NativeJobStatus[]>;
   cancel(nativeJobId: string): Promise<void>;
+  /** The last maxBytes of the job's stdout and stderr files (undefined for a missing file). */
+  outputTails(job: JobOutput, maxBytes: number): Promise<{ stdOut?: string; stdErr?: string }>;
 }

@@ -1,7 +1,8 @@
 // What the cluster calls do. createCluster records the request durably and returns at once; the
 // work of building a cluster happens in background workflows.
 import { randomUUID } from 'node:crypto';
-import { InvalidRequestError, NotFoundError } from '../domain/errors';
+import { InvalidRequestError, NotFoundError, UnauthorizedError } from '../domain/errors';
+import { isThisMachine, mayUseThisMachine, systemProbe, type LocalClusterPolicy, type ThisMachineProbe } from '../net/thisMachine';
 import { fingerprint } from '../domain/fingerprint';
 import type { ApplicationSpec, Caller, Cluster, ClusterEvent, ClusterSpec, NodeState } from '../domain/types';
 import { servingWorkers } from '../workflows/clusterAccess';
@@ -20,6 +21,10 @@ export interface ClusterServiceDeps {
   clusters: ClusterStore;
   idempotency: IdempotencyStore;
   queue: QueueStore;
+  /** Which gateways may use this machine as a cluster host (LOCAL_CLUSTER_GATEWAYS). */
+  localClusterGateways: LocalClusterPolicy;
+  /** How "is this machine" is decided; tests pass their own. */
+  thisMachine?: ThisMachineProbe;
   now?: () => number;
 }
 
@@ -42,6 +47,7 @@ export class ClusterService {
     const spec = validateClusterSpec(raw);
     const optionErrors = clusterOptionErrors(spec);
     if (optionErrors.length > 0) throw new InvalidRequestError(optionErrors);
+    await this.refuseThisMachine(caller, spec);
     const nodes = staticNodes(spec);
     const pool = nodes.filter((n) => n.roles.includes('worker')).length;
     if (spec.workerCount !== undefined && (spec.workerCount < 1 || spec.workerCount > pool)) {
@@ -69,6 +75,21 @@ export class ClusterService {
       await this.deps.queue.enqueue(tx, 'cluster_workflow', { clusterId, action: 'create' }, workflowQueue(clusterId));
       return clusterId;
     });
+  }
+
+  /**
+   * A host on this machine would be configured by our playbooks as the service's own user: only
+   * gateways the operator named may ask for that. Refused before anything is recorded.
+   */
+  private async refuseThisMachine(caller: Caller, spec: ClusterSpec): Promise<void> {
+    if (mayUseThisMachine(this.deps.localClusterGateways, caller.gatewayId)) return;
+    const probe = this.deps.thisMachine ?? systemProbe;
+    for (const [i, host] of (spec.hosts ?? []).entries()) {
+      if (await isThisMachine(host.address, probe)) {
+        throw new UnauthorizedError('forbidden', `spec.hosts[${i}].address: ${JSON.stringify(host.address)} is the service's own machine, `
+          + `which gateway ${caller.gatewayId} may not use as a cluster host (the operator allows it with LOCAL_CLUSTER_GATEWAYS)`);
+      }
+    }
   }
 
   async get(caller: Caller, clusterId: string): Promise<Cluster> {
@@ -118,10 +139,18 @@ export class ClusterService {
       throw InvalidRequestError.of('clusterId', `cluster ${clusterId} is ${cluster.state}; applications install on READY clusters`);
     }
     const applicationId = randomUUID();
+    const prefix = applicationPrefix(spec);
     const now = this.now();
     await this.deps.db.transaction(async (tx) => {
+      // One live application per directory: a second one would find the first one's files and
+      // report an install it never did. (A unique index backs this against a concurrent call.)
+      const holder = await this.deps.applications.liveAt(tx, clusterId, prefix);
+      if (holder) {
+        throw InvalidRequestError.of(spec.version ? 'app.version' : 'app.name',
+          `${prefix} on cluster ${clusterId} already holds application ${holder.applicationId} (${holder.state}); install another version or name`);
+      }
       await this.deps.applications.insert(tx, {
-        applicationId, clusterId, gatewayId: caller.gatewayId, spec, state: 'REQUESTED', prefix: applicationPrefix(spec),
+        applicationId, clusterId, gatewayId: caller.gatewayId, spec, state: 'REQUESTED', prefix,
       }, now);
       await this.deps.clusters.appendEvent(tx, clusterId, {
         kind: 'application', time: now, message: `install of ${spec.name} ${spec.version ?? ''} requested by ${caller.userName}`.trim(),

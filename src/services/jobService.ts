@@ -2,8 +2,10 @@
 // recorded by submit stays SUBMITTED until a dispatcher takes it.
 import { randomUUID } from 'node:crypto';
 import { InvalidRequestError, NotFoundError, UnsupportedError } from '../domain/errors';
-import { fingerprint } from '../domain/fingerprint';
+import { idempotencyConflict, requestFingerprint } from '../domain/idempotency';
 import { misfits, needsOf, place } from '../domain/placement';
+import { countWithinBudget, distinctIds, mebibytes, REPLY_BYTE_BUDGET } from '../domain/replyBudget';
+import { gatewayRoot, resolveWorkingDir } from '../domain/gatewayAccount';
 import { isLiveClusterState, isTerminalJobState } from '../domain/stateMachines';
 import type { Caller, Job, JobHandle, JobSpec } from '../domain/types';
 import { validateId, validateIds, validateJobSpec, type RawJobSpec } from '../domain/validation';
@@ -20,6 +22,8 @@ export interface JobServiceDeps {
   /** Reaches a cluster's scheduler to cancel a dispatched job. */
   access: ClusterAccess;
   applications: ApplicationStore;
+  /** On cluster nodes, where every gateway's job root is (JOB_ROOT). */
+  jobRoot: string;
   now?: () => number;
 }
 
@@ -31,14 +35,13 @@ export class JobService {
   }
 
   async submit(caller: Caller, raw: RawJobSpec): Promise<JobHandle> {
-    const spec = await this.withApplication(caller, validateJobSpec(raw));
+    const spec = this.withWorkingDir(caller, await this.withApplication(caller, validateJobSpec(raw)));
     const { db, jobs } = this.deps;
     const { clusterId, reason } = spec.clusterId !== undefined
       ? await this.requireLiveCluster(caller, spec)
       : await this.choose(caller, spec);
     // The client token is the key, not part of the request it guards.
-    const { clientToken: _key, ...request } = spec;
-    const digest = fingerprint(request);
+    const digest = requestFingerprint(spec);
     const jobId = randomUUID();
     const created = await jobs.insertSubmitted(db, {
       jobId, gatewayId: caller.gatewayId, userName: caller.userName, spec, fingerprint: digest, now: this.now(), reason, clusterId,
@@ -47,9 +50,9 @@ export class JobService {
 
     const existing = await jobs.findByIdempotencyKey(db, caller.gatewayId, spec);
     if (!existing) throw new Error(`job insert for ${jobId} conflicted, but no job holds its keys`);
-    if (spec.clientToken !== undefined && existing.job.spec.clientToken === spec.clientToken && existing.fingerprint !== digest) {
-      throw InvalidRequestError.of('spec.clientToken', `was already used for a different request (job ${existing.job.jobId})`);
-    }
+    // Either key (client token, or Airavata's process/task/job name) answers only the same request.
+    const conflict = idempotencyConflict(spec, digest, { jobId: existing.job.jobId, spec: existing.job.spec, fingerprint: existing.fingerprint });
+    if (conflict) throw new InvalidRequestError([conflict]);
     return toHandle(existing.job);
   }
 
@@ -60,17 +63,38 @@ export class JobService {
     return job;
   }
 
+  /**
+   * The caller's jobs among jobIds, each once, in the order first asked; unknown ids are left out.
+   * Jobs are sized before any is read: when together they exceed REPLY_BYTE_BUDGET the call is
+   * refused, saying how many of the ids fit, rather than answered with a silent subset.
+   */
   async getMany(caller: Caller, jobIds: string[]): Promise<Job[]> {
     validateIds('jobIds', jobIds);
-    return this.deps.jobs.getMany(this.deps.db, caller.gatewayId, jobIds);
+    const { db, jobs } = this.deps;
+    const ids = distinctIds(jobIds);
+    const sizes = await jobs.replySizes(db, caller.gatewayId, ids);
+    const found = ids.filter((id) => sizes.has(id));
+    const foundSizes = found.map((id) => sizes.get(id) ?? 0);
+    const fitting = countWithinBudget(foundSizes, REPLY_BYTE_BUDGET);
+    if (fitting < found.length) {
+      const total = foundSizes.reduce((sum, size) => sum + size, 0);
+      const asked = ids.indexOf(found[fitting]);
+      throw InvalidRequestError.of('jobIds', `these ${found.length} jobs come to about ${mebibytes(total)}, over the `
+        + `${mebibytes(REPLY_BYTE_BUDGET)} one reply may carry; the first ${asked} ids (each counted once) fit: ask for the rest in further calls`);
+    }
+    return jobs.getMany(db, caller.gatewayId, found);
   }
 
+  /**
+   * The caller's newest jobs, at most limit (default 100, at most 1000) and fewer when they would
+   * come to more than REPLY_BYTE_BUDGET: a short list does not mean there are no older jobs.
+   */
   async list(caller: Caller, clusterId: string | undefined, limit: number | undefined): Promise<Job[]> {
     if (clusterId !== undefined) validateId('clusterId', clusterId);
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
       throw InvalidRequestError.of('limit', 'must be a whole number from 1 to 1000');
     }
-    return this.deps.jobs.list(this.deps.db, caller.gatewayId, clusterId, limit ?? 100);
+    return this.deps.jobs.list(this.deps.db, caller.gatewayId, clusterId, limit ?? 100, REPLY_BYTE_BUDGET);
   }
 
   /** Cancels a job. Canceling an already-canceled job is a no-op, so a retried cancel succeeds. */
@@ -96,6 +120,18 @@ export class JobService {
       const now = this.now();
       await jobs.append(tx, jobId, [{ state: 'CANCELED', time: now, reason: `canceled by ${caller.userName} before dispatch` }], now);
     });
+  }
+
+  /**
+   * A workingDir is the gateway's own: relative ones are taken from its job root, and none may
+   * leave it. Stored resolved, so a retry with the same directory spelled either way is the same
+   * request. (No workingDir: dispatch gives the job <root>/<jobId>.)
+   */
+  private withWorkingDir(caller: Caller, spec: JobSpec): JobSpec {
+    if (spec.workingDir === undefined) return spec;
+    const resolved = resolveWorkingDir(gatewayRoot(this.deps.jobRoot, caller.gatewayId), '', spec.workingDir);
+    if ('error' in resolved) throw new InvalidRequestError([resolved.error]);
+    return { ...spec, workingDir: resolved.dir };
   }
 
   /** A job naming an application runs on the cluster the application is installed on. */

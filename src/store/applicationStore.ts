@@ -33,6 +33,13 @@ export class ApplicationStore {
     });
   }
 
+  /** The application (not FAILED) that holds this install directory on the cluster, if any. */
+  async liveAt(db: Queryable, clusterId: string, prefix: string): Promise<Application | undefined> {
+    const row = await db('applications').where({ cluster_id: clusterId, prefix }).whereNot({ state: 'FAILED' })
+      .first<ApplicationRow | undefined>();
+    return row ? toApplication(row) : undefined;
+  }
+
   async get(db: Queryable, applicationId: string): Promise<Application | undefined> {
     const row = await db('applications').where({ id: applicationId }).first<ApplicationRow | undefined>();
     return row ? toApplication(row) : undefined;

@@ -30,8 +30,42 @@ class ListedMigrations implements Knex.MigrationSource<Migration> {
   }
 }
 
-/** Applies every migration not yet applied; each runs in its own transaction. */
+/**
+ * The advisory lock key every replica takes around schema work (ours and graphile-worker's): the
+ * bytes of "mssc" read as a number, so it is recognisable in pg_locks.
+ */
+export const SCHEMA_LOCK_KEY = 0x6d737363;
+
+/**
+ * Runs work while holding the schema lock, so replicas started together migrate one after another.
+ * Without it two replicas on an empty database both create knex's (or graphile-worker's) tables
+ * and one dies on a duplicate key. The lock is held by a connection of its own, outside the pool:
+ * the work may need every pooled connection, and the lock ends with that connection if we die.
+ */
+export async function withSchemaLock<T>(db: Db, work: () => Promise<T>): Promise<T> {
+  const connection: LockConnection = await db.client.acquireRawConnection();
+  try {
+    await connection.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK_KEY]);
+    try {
+      return await work();
+    } finally {
+      // Closing the connection releases the lock too; unlocking first just hands it on sooner.
+      await connection.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK_KEY]).catch(() => undefined);
+    }
+  } finally {
+    await db.client.destroyRawConnection(connection);
+  }
+}
+
+/** What withSchemaLock needs of the raw pg connection knex hands out. */
+interface LockConnection {
+  query(sql: string, values: unknown[]): Promise<unknown>;
+}
+
+/** Applies every migration not yet applied, each in its own transaction, under the schema lock. */
 export async function migrateLatest(db: Db): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest({ migrationSource: new ListedMigrations() })) as [number, string[]];
-  return applied;
+  return withSchemaLock(db, async () => {
+    const [, applied] = (await db.migrate.latest({ migrationSource: new ListedMigrations() })) as [number, string[]];
+    return applied;
+  });
 }

@@ -66,6 +66,17 @@ const SELECT_JOB_WITH_HISTORY = `
             FROM job_statuses s WHERE s.job_id = j.id) AS statuses
     FROM jobs j`;
 
+/**
+ * An upper estimate of the bytes a job (alias j) takes in a reply and in memory while the reply is
+ * built: its spec, output tails, working directory and status history, plus room for ids, times and
+ * framing. Read from stored lengths only (spec_bytes, and octet_length, which does not read a
+ * text's value), so sizing a thousand large jobs costs almost nothing.
+ */
+const JOB_REPLY_BYTES = `(
+    512 + j.spec_bytes + coalesce(octet_length(j.std_out), 0) + coalesce(octet_length(j.std_err), 0)
+    + coalesce(octet_length(j.working_dir), 0)
+    + (SELECT count(*) * 64 + coalesce(sum(octet_length(s.reason)), 0) FROM job_statuses s WHERE s.job_id = j.id))`;
+
 function toJob(row: JobRow): Job {
   const statuses: JobStatusEntry[] = (row.statuses ?? []).map((s) => ({
     statusId: String(s.id),
@@ -167,14 +178,40 @@ export class JobStore {
     return row ? toJob(row) : undefined;
   }
 
-  /** The gateway's jobs, newest first, optionally of one cluster. */
-  async list(db: Queryable, gatewayId: string, clusterId: string | undefined, limit: number): Promise<Job[]> {
+  /**
+   * The gateway's newest jobs, optionally of one cluster: at most limit of them, and fewer when
+   * they would come to more than maxBytes (by JOB_REPLY_BYTES; the newest is returned whatever its
+   * size). The sizes are summed in the database, so only the jobs returned are ever read.
+   */
+  async list(db: Queryable, gatewayId: string, clusterId: string | undefined, limit: number, maxBytes: number): Promise<Job[]> {
+    const newestFirst = 'ORDER BY created_at DESC, id DESC';
+    // The window runs over the limited rows only: sizing every job of the gateway would cost as
+    // much as the jobs it is meant to spare.
     const result = await db.raw<{ rows: JobRow[] }>(
-      `${SELECT_JOB_WITH_HISTORY} WHERE j.gateway_id = ? ${clusterId ? 'AND j.cluster_id = ?' : ''}
-        ORDER BY j.created_at DESC, j.id DESC LIMIT ?`,
-      clusterId ? [gatewayId, clusterId, limit] : [gatewayId, limit],
+      `WITH newest AS (
+         SELECT j.id, j.created_at, ${JOB_REPLY_BYTES} AS bytes
+           FROM jobs j WHERE j.gateway_id = ? ${clusterId ? 'AND j.cluster_id = ?' : ''}
+          ORDER BY j.created_at DESC, j.id DESC LIMIT ?),
+       sized AS (
+         SELECT id, sum(bytes) OVER (${newestFirst} ROWS UNBOUNDED PRECEDING) AS running_bytes,
+                row_number() OVER (${newestFirst}) AS position
+           FROM newest)
+       ${SELECT_JOB_WITH_HISTORY} JOIN sized ON sized.id = j.id
+        WHERE sized.position = 1 OR sized.running_bytes <= ?
+        ORDER BY j.created_at DESC, j.id DESC`,
+      [gatewayId, ...(clusterId ? [clusterId] : []), limit, maxBytes],
     );
     return result.rows.map(toJob);
+  }
+
+  /** JOB_REPLY_BYTES of the caller's jobs among jobIds; ids it does not have are left out. */
+  async replySizes(db: Queryable, gatewayId: string, jobIds: readonly string[]): Promise<Map<string, number>> {
+    if (jobIds.length === 0) return new Map();
+    const result = await db.raw<{ rows: { id: string; bytes: number }[] }>(
+      `SELECT j.id, ${JOB_REPLY_BYTES}::bigint AS bytes FROM jobs j WHERE j.id = ANY(?) AND j.gateway_id = ?`,
+      [[...jobIds], gatewayId],
+    );
+    return new Map(result.rows.map((row) => [row.id, Number(row.bytes)]));
   }
 
   /** The caller's jobs among jobIds, in the order asked; ids it does not have are left out. */

@@ -5,12 +5,14 @@ import type { Application, ApplicationSpec } from '../domain/types';
 /** Matches playbooks/roles/app/defaults (app_root / name-version). */
 export const APPLICATION_ROOT = '/opt/metascheduler/apps';
 
+/** "@" is in neither a name nor a version, so no two (name, version) pairs share a prefix. */
 export function applicationPrefix(spec: Pick<ApplicationSpec, 'name' | 'version'>): string {
-  return `${APPLICATION_ROOT}/${spec.name}${spec.version ? `-${spec.version}` : ''}`;
+  return `${APPLICATION_ROOT}/${spec.name}${spec.version ? `@${spec.version}` : ''}`;
 }
 
 export function applicationExtraVars(app: Application): Record<string, unknown> {
   return {
+    app_id: app.applicationId,
     app_name: app.spec.name,
     app_version: app.spec.version ?? '',
     app_prefix: app.prefix,

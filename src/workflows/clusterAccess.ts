@@ -3,6 +3,7 @@
 // elsewhere needs a remote command runner, which this version does not have.
 import { hostname } from 'node:os';
 import { UnsupportedError } from '../domain/errors';
+import { gatewayAccount } from '../domain/gatewayAccount';
 import type { Cluster, ClusterNode } from '../domain/types';
 import type { Scheduler } from '../schedulers/scheduler';
 
@@ -12,7 +13,7 @@ export interface CommandResult {
   exitCode: number;
 }
 
-export type RunCommand = (argv: readonly string[], options?: { timeoutMs?: number }) => Promise<CommandResult>;
+export type RunCommand = (argv: readonly string[], options?: { timeoutMs?: number; cwd?: string }) => Promise<CommandResult>;
 
 export interface NodeCapacityFact {
   cpus: number;
@@ -56,6 +57,8 @@ export interface LocalSlurmAccessOptions {
   run: RunCommand;
   makeScheduler: () => Scheduler;
   sshPrivateKey?: (gatewayId: string) => Promise<string | undefined>;
+  /** Run the proof job as the gateway's account (runuser). Default: when we are root. */
+  switchUser?: boolean;
   /** How long verify waits for every node to be idle. */
   idleTimeoutMs?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -105,8 +108,12 @@ export class LocalSlurmAccess implements ClusterAccess {
     }
     const failures: VerifyResult['failures'] = [];
     const capacity = new Map<string, NodeCapacityFact>();
+    // The proof job runs as the gateway's account, as its jobs will: it also proves the account
+    // exists on every node.
+    const switchUser = this.options.switchUser ?? process.getuid?.() === 0;
+    const asAccount = switchUser ? ['runuser', '-u', gatewayAccount(cluster.gatewayId).name, '--'] : [];
     for (const [name, node] of names) {
-      const probe = await this.options.run(['srun', '-N1', '-n1', '-w', name, '-t', '1', '--quiet', '/bin/true'], { timeoutMs: 60_000 });
+      const probe = await this.options.run([...asAccount, 'srun', '-N1', '-n1', '-w', name, '-t', '1', '--quiet', '/bin/true'], { timeoutMs: 60_000, cwd: '/' });
       if (probe.exitCode !== 0) {
         failures.push({ host: node.address, message: `a one-task job on ${name} failed: ${probe.stderr.trim() || `exit ${probe.exitCode}`}` });
       }

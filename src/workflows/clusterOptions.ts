@@ -1,6 +1,7 @@
 // Which clusterOptions a caller may set, and how they reach the playbook. Only tunables named here
 // pass (as the role defaults of the same name); anything else is refused at createCluster.
 import type { FieldError } from '../domain/errors';
+import { gatewayAccount } from '../domain/gatewayAccount';
 import type { Cluster, ClusterSpec } from '../domain/types';
 
 const SLURM_TUNABLES: Record<string, RegExp> = {
@@ -35,9 +36,14 @@ export function clusterOptionErrors(spec: Pick<ClusterSpec, 'clusterOptions'>, p
 }
 
 /** Extra vars of a cluster's playbook runs. */
-export function clusterExtraVars(cluster: Cluster): Record<string, unknown> {
+export function clusterExtraVars(cluster: Cluster, jobRoot: string): Record<string, unknown> {
+  const account = gatewayAccount(cluster.gatewayId);
   const vars: Record<string, unknown> = {
     ms_cluster_id: cluster.clusterId,
+    // The gateway's account, made on every node with the same uid; its jobs run as it.
+    ms_job_user: account.name,
+    ms_job_uid: account.uid,
+    ms_job_root: jobRoot,
     slurm_cluster_name: cluster.name.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 32) || 'metascheduler',
   };
   for (const [key, value] of Object.entries(cluster.spec.clusterOptions ?? {})) {

@@ -13,6 +13,7 @@ import { clusterExtraVars } from './clusterOptions';
 import { applicationExtraVars } from './applications';
 import type { ApplicationStore } from '../store/applicationStore';
 import { activeNodes, nativeNodeName, servingWorkers, type ClusterAccess } from './clusterAccess';
+import { isThisMachine, mayUseThisMachine, systemProbe, type LocalClusterPolicy, type ThisMachineProbe } from '../net/thisMachine';
 
 export interface ClusterWorkflowDeps {
   db: Db;
@@ -25,6 +26,11 @@ export interface ClusterWorkflowDeps {
   log: Logger;
   /** Longest a playbook may run. */
   playbookTimeoutMs: number;
+  /** Gateways that may have hosts on this machine; checked again before every playbook run. */
+  localClusterGateways: LocalClusterPolicy;
+  thisMachine?: ThisMachineProbe;
+  /** On the nodes, the root of every gateway's job directories. */
+  jobRoot: string;
   /** Aborted when the service stops: a playbook in progress is canceled and its run resumes later. */
   shutdown?: AbortSignal;
   now?: () => number;
@@ -74,7 +80,14 @@ export class ClusterWorkflow {
       return;
     }
     await applications.setState(db, applicationId, 'INSTALLING', null, this.now());
-    const result = await this.playbook(cluster, 'app.yml', `install ${app.spec.name}`, applicationExtraVars(app));
+    let result: PlaybookResult;
+    try {
+      result = await this.playbook(cluster, 'app.yml', `install ${app.spec.name}`, applicationExtraVars(app));
+    } catch (error) {
+      if (!(error instanceof StepFailed)) throw error;
+      await applications.setState(db, applicationId, 'FAILED', error.message.slice(0, 2000), this.now());
+      return;
+    }
     if (result.status === 'successful') {
       await applications.setState(db, applicationId, 'INSTALLED', `on ${activeNodes(cluster.nodes).length} node(s) under ${app.prefix}`, this.now());
     } else {
@@ -268,12 +281,14 @@ export class ClusterWorkflow {
     cluster: Cluster, playbook: string, step: string, moreVars: Record<string, unknown> = {},
     inventory: AnsibleInventory = inventoryOf(cluster),
   ): Promise<PlaybookResult> {
+    // Tearing down what was built stays possible after the operator withdrew the permission.
+    if (playbook !== 'slurm_teardown.yml') await this.refuseThisMachine(cluster, inventory);
     const started = this.now();
     await this.event(cluster.clusterId, { kind: 'step', time: started, message: `${step}: ${playbook} started` });
     const result = await this.deps.ansible.run({
       playbook,
       inventory,
-      extraVars: { ...clusterExtraVars(cluster), ...moreVars },
+      extraVars: { ...clusterExtraVars(cluster, this.deps.jobRoot), ...moreVars },
       sshPrivateKey: await this.deps.access.sshPrivateKey(cluster),
       timeoutMs: this.deps.playbookTimeoutMs,
       signal: this.deps.shutdown,
@@ -288,6 +303,19 @@ export class ClusterWorkflow {
       message: `${step}: ${playbook} ${result.status} in ${Math.round(result.durationMs / 1000)} s, ${result.changed} changed`,
     });
     return result;
+  }
+
+  /**
+   * The request-time check again, at the moment it matters: a name may resolve to this machine now
+   * that did not when the cluster was created, and the operator may have withdrawn the permission.
+   */
+  private async refuseThisMachine(cluster: Cluster, inventory: AnsibleInventory): Promise<void> {
+    if (mayUseThisMachine(this.deps.localClusterGateways, cluster.gatewayId)) return;
+    for (const host of inventory.hosts) {
+      if (host.connection === 'local' || await isThisMachine(host.address ?? host.name, this.deps.thisMachine ?? systemProbe)) {
+        throw new StepFailed([this.failure('authorize', `${host.name} is the service's own machine, which gateway ${cluster.gatewayId} may not use as a cluster host (LOCAL_CLUSTER_GATEWAYS)`, host.name)]);
+      }
+    }
   }
 
   private async onAnsibleEvent(clusterId: string, event: AnsibleEvent): Promise<void> {

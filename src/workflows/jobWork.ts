@@ -1,13 +1,11 @@
 // Dispatching jobs to their cluster's scheduler exactly once, watching them to their end, and
 // placing jobs that waited for a cluster. Each runs as a queue task; each is safe to run again.
-import { open } from 'node:fs/promises';
-import * as path from 'node:path';
+import { gatewayAccount, gatewayRoot, resolveWorkingDir } from '../domain/gatewayAccount';
 import { place, needsOf, type ClusterCapacity } from '../domain/placement';
 import { canJobMove, isTerminalJobState } from '../domain/stateMachines';
 import type { Cluster } from '../domain/types';
 import type { Logger } from '../log';
-import type { NativeJobStatus } from '../schedulers/scheduler';
-import { SlurmCommandError } from '../schedulers/slurm';
+import { JobRefusedError, type NativeJobStatus } from '../schedulers/scheduler';
 import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { JobStore, JobWork, StatusChange } from '../store/jobStore';
@@ -24,8 +22,8 @@ export interface JobWorkDeps {
   queue: QueueStore;
   access: ClusterAccess;
   log: Logger;
-  /** Where jobs without a workingDir of their own run (on this machine). */
-  jobsDir: string;
+  /** On the cluster's nodes, where every gateway's job root is (JOB_ROOT). */
+  jobRoot: string;
   /** How often a cluster's jobs are polled. */
   monitorIntervalMs: number;
   now?: () => number;
@@ -34,8 +32,6 @@ export interface JobWorkDeps {
 /** How much of a job's stdout/stderr getJob carries. */
 export const OUTPUT_TAIL_BYTES = 64 * 1024;
 const WAITING_BATCH = 500;
-/** sbatch failures that say the controller is unreachable for now, not that the job is wrong. */
-const TRANSIENT_SLURM = /Unable to contact|Socket timed out|Connection refused|Zero Bytes were transmitted|temporarily unavailable|try again/i;
 const LIVE_CLUSTER = new Set(['READY', 'SCALING', 'DEGRADED']);
 
 export class JobWorkflows {
@@ -64,7 +60,15 @@ export class JobWorkflows {
       return;
     }
     const scheduler = this.deps.access.scheduler(cluster);
-    const workingDir = work.workingDir ?? path.join(this.deps.jobsDir, jobId);
+    const account = gatewayAccount(work.gatewayId).name;
+    // Submit resolved and checked the directory; a job recorded before that was checked is
+    // resolved (and refused) the same way here.
+    const resolved = resolveWorkingDir(gatewayRoot(this.deps.jobRoot, work.gatewayId), jobId, work.workingDir);
+    if ('error' in resolved) {
+      await this.end(work, 'FAILED', `${resolved.error.field} ${resolved.error.message}`);
+      return;
+    }
+    const workingDir = resolved.dir;
     const app = work.spec.applicationId ? await this.deps.applications.get(db, work.spec.applicationId) : undefined;
     const attempt = await jobs.countDispatchAttempt(db, jobId);
     // The job row stays locked from the check to the record: a second dispatch of the same job
@@ -77,13 +81,15 @@ export class JobWorkflows {
       const adopted = nativeJobId !== undefined;
       if (nativeJobId === undefined) {
         try {
-          nativeJobId = await scheduler.submit({ jobId, spec: work.spec, workingDir, environment: jobEnvironment(app, work.spec.environment) });
+          nativeJobId = await scheduler.submit({
+            jobId, spec: work.spec, workingDir, account, environment: jobEnvironment(app, work.spec.environment),
+          });
         } catch (error) {
-          // sbatch ran and refused this job (bad partition, more than a node has...): the job's
-          // fault, so it ends FAILED with Slurm's words. Anything else is retried by the queue.
-          if (error instanceof SlurmCommandError && error.command === 'sbatch' && !TRANSIENT_SLURM.test(error.message)) {
+          // The job itself cannot run as given: it ends FAILED with the reason instead of being
+          // retried for days. Anything else (an unreachable controller) is retried by the queue.
+          if (error instanceof JobRefusedError) {
             const now = this.now();
-            await jobs.append(tx, jobId, [{ state: 'FAILED', time: now, reason: `Slurm refused the job: ${error.result.stderr.trim().slice(0, 1000)}` }], now, { endedAt: now });
+            await jobs.append(tx, jobId, [{ state: 'FAILED', time: now, reason: error.message.slice(0, 2000) }], now, { endedAt: now });
             return;
           }
           throw error;
@@ -166,7 +172,9 @@ export class JobWorkflows {
         exitCode: status.exitCode,
         nativeState: status.nativeState,
         endedAt: status.endTime ?? now,
-        ...(await this.outputTails(job)),
+        ...(job.workingDir
+          ? await this.deps.access.scheduler(cluster).outputTails({ account: gatewayAccount(job.gatewayId).name, workingDir: job.workingDir }, OUTPUT_TAIL_BYTES)
+          : {}),
       }
       : { nativeState: status.nativeState };
     await this.deps.db.transaction(async (tx) => {
@@ -178,15 +186,6 @@ export class JobWorkflows {
       // Room freed: jobs waiting for a cluster may fit now.
       await this.deps.queue.enqueue(this.deps.db, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
     }
-  }
-
-  private async outputTails(job: JobWork): Promise<{ stdOut?: string; stdErr?: string }> {
-    if (!job.workingDir) return {};
-    const [stdOut, stdErr] = await Promise.all([
-      readTail(path.join(job.workingDir, 'stdout.txt'), OUTPUT_TAIL_BYTES),
-      readTail(path.join(job.workingDir, 'stderr.txt'), OUTPUT_TAIL_BYTES),
-    ]);
-    return { stdOut, stdErr };
   }
 
   private async end(job: JobWork, state: 'FAILED' | 'CANCELED', reason: string): Promise<void> {
@@ -205,21 +204,3 @@ function describe(status: NativeJobStatus): string {
   return `Slurm: ${status.nativeState}${why}${code}`;
 }
 
-/** The last maxBytes of a file as text, or undefined when it does not exist. */
-export async function readTail(file: string, maxBytes: number): Promise<string | undefined> {
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const { size } = await handle.stat();
-    const length = Math.min(size, maxBytes);
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, size - length);
-    return buffer.toString('utf8');
-  } finally {
-    await handle.close();
-  }
-}

@@ -12,7 +12,7 @@ import {
   Logger as GraphileLogger, makeWorkerUtils, run, type Runner, type Task, type TaskList, type WorkerUtils,
 } from 'graphile-worker';
 import type { Logger } from '../log';
-import type { Db } from '../store/db';
+import { withSchemaLock, type Db } from '../store/db';
 import { processIdentity, type QueueStore, type TaskName } from '../store/queueStore';
 
 export interface WorkQueueOptions {
@@ -39,10 +39,16 @@ export class WorkQueue {
 
   constructor(private readonly options: WorkQueueOptions) {}
 
-  /** Installs or updates graphile-worker's schema (before any call can enqueue). */
+  /**
+   * Installs or updates graphile-worker's schema (before any call can enqueue). Under the schema
+   * lock: graphile-worker creates its schema with "create ... if not exists", which two replicas
+   * starting together still race on. makeWorkerUtils migrates as it starts, so it is inside too.
+   */
   async migrate(): Promise<void> {
-    this.utils = await makeWorkerUtils({ connectionString: this.options.connectionString });
-    await this.utils.migrate();
+    await withSchemaLock(this.options.db, async () => {
+      this.utils = await makeWorkerUtils({ connectionString: this.options.connectionString });
+      await this.utils.migrate();
+    });
   }
 
   async start(handlers: TaskHandlers): Promise<void> {

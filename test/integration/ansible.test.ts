@@ -122,7 +122,7 @@ describe('AnsibleRunnerBridge', () => {
         const runDir = path.join(dataDir, 'ansible', dir);
         seen = {
           inventory: JSON.parse(readFileSync(path.join(runDir, 'inventory/hosts.json'), 'utf8')),
-          extravars: JSON.parse(readFileSync(path.join(runDir, 'env/extravars'), 'utf8')),
+          extravars: readFileSync(path.join(runDir, 'env/extravars'), 'utf8'),
           cmdline: readFileSync(path.join(runDir, 'env/cmdline'), 'utf8'),
           mode: statSync(runDir).mode & 0o777,
         };
@@ -133,10 +133,36 @@ describe('AnsibleRunnerBridge', () => {
         hosts: { localhost: { ansible_connection: 'local', ansible_python_interpreter: '/usr/bin/python3', slurm_node_name: 'n1' } },
         children: { slurm_controller: { hosts: { localhost: {} } }, slurm_workers: { hosts: { localhost: {} } } },
       } },
-      extravars: { out_dir: outDir, ms_cluster_id: 'c-test' },
+      // YAML with every string tagged !unsafe: Ansible substitutes them, never evaluates them.
+      extravars: `{"out_dir": !unsafe ${JSON.stringify(outDir)}, "ms_cluster_id": !unsafe "c-test"}\n`,
       cmdline: '--tags read,write',
       mode: 0o700,
     });
+  });
+
+  it('treats every extra var as data: template syntax from a caller is never evaluated', async () => {
+    const probeDir = mkdtempSync(path.join(tmpdir(), 'ms-ansible-probe-'));
+    const marker = path.join(probeDir, 'pwned');
+    const pipe = `{{ lookup('pipe', 'touch ${marker}') }}`;
+    const statement = `{% set x = lookup('pipe', 'touch ${marker}') %}`;
+    const hostile = `${pipe} ${statement} {# c #} "quoted" \\ back\nline \u0007 é 😀`;
+    const result = await bridge.run(runOf('echo_vars.yml', {
+      extraVars: {
+        out_dir: probeDir, ms_cluster_id: 'c-test', probe_text: hostile, probe_name: pipe,
+        probe_argv: ['printf', '%s|%s', pipe, statement],
+      },
+    }));
+    expect(result.status).toBe('successful');
+    expect(existsSync(marker)).toBe(false);
+    expect(readFileSync(path.join(probeDir, 'probe.txt'), 'utf8')).toBe(hostile);
+    expect(readFileSync(path.join(probeDir, 'argv.txt'), 'utf8')).toBe(`${pipe}|${statement}`);
+    expect(readFileSync(path.join(probeDir, 'derived.txt'), 'utf8')).toBe(`${probeDir}/derived-${pipe}`);
+  });
+
+  it('refuses inventory values that carry template syntax', async () => {
+    await expect(bridge.run(runOf('two_tasks.yml', {
+      inventory: { ...LOCAL, hosts: [{ name: 'localhost', connection: 'local', vars: { slurm_node_name: "{{ lookup('pipe', 'id') }}" } }] },
+    }))).rejects.toThrow(/inventory\.hosts\[0\]\.slurm_node_name: must not contain template syntax/);
   });
 
   it('reports a failed task with its own message, its name and its host', async () => {

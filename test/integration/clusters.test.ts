@@ -1,4 +1,5 @@
 // Cluster and provisioning calls through the real Thrift server on a real Postgres.
+import { hostname, networkInterfaces } from 'node:os';
 import Int64 from 'node-int64';
 import { startTestApp, type TestApp } from '../support/app';
 import { authz } from '../support/tokens';
@@ -13,7 +14,8 @@ describe('ClusterService', () => {
   let app: TestApp;
   const logLines: string[] = [];
   beforeAll(async () => {
-    app = await startTestApp('buffered', { logLines });
+    // gw-c and gw-d build on this machine; every other gateway is refused it.
+    app = await startTestApp('buffered', { logLines, env: { LOCAL_CLUSTER_GATEWAYS: 'gw-c,gw-d' } });
   });
   afterAll(async () => {
     await app.close();
@@ -139,6 +141,29 @@ describe('ClusterService', () => {
     const rows = await app.database.db('gateway_keys').select('private_key_sealed') as { private_key_sealed: string }[];
     expect(rows).toHaveLength(2);
     for (const row of rows) expect(row.private_key_sealed).not.toContain('PRIVATE KEY');
+  });
+
+  it("refuses this machine, by any name or address, to a gateway the operator did not name, recording nothing", async () => {
+    const outsider = await authz('gw-outsider');
+    const ownAddresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));
+    const spellings = [
+      'localhost', 'LOCALHOST', 'localhost.', 'Localhost.', hostname(), hostname().toUpperCase(), `${hostname()}.`,
+      '127.0.0.1', '127.0.1.1', '127.255.255.254', '0.0.0.0', '::1', '0:0:0:0:0:0:0:1', '::', '::ffff:127.0.0.1',
+      '::ffff:7f00:1', '0x7f.1', ...ownAddresses.filter((a) => !a.includes('%')),
+    ];
+    for (const address of spellings) {
+      const error = await app.clients.cluster.createCluster(outsider, staticSpec({
+        hosts: [new ms.HostSpec({ address: '203.0.113.7' }), new ms.HostSpec({ address })],
+      })).catch((e: unknown) => e);
+      expect({ address, error }).toEqual({ address, error: expect.any(base.AuthorizationException) });
+      expect((error as base.AuthorizationException).message).toContain('spec.hosts[1].address');
+    }
+    expect(await app.clients.cluster.listClusters(outsider)).toEqual([]);
+    // Hosts elsewhere are the gateway's own business; a listed gateway may use this machine.
+    await expect(app.clients.cluster.createCluster(outsider, staticSpec({ hosts: [new ms.HostSpec({ address: '203.0.113.7' })] })))
+      .resolves.toEqual(expect.any(String));
+    await expect(app.clients.cluster.createCluster(await authz('gw-d'), staticSpec({ hosts: [new ms.HostSpec({ address: '127.0.0.1' })] })))
+      .resolves.toEqual(expect.any(String));
   });
 
   it('never writes an access token into the log', async () => {

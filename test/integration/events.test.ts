@@ -9,6 +9,7 @@ import * as amqp from 'amqplib';
 import { makeWorkerUtils } from 'graphile-worker';
 import { decodeJobStatusMessage, STATUS_EXCHANGE } from '../../src/events/jobStatusMessage';
 import { JobEventPublisher, type JobEventPublisherOptions } from '../../src/events/publisher';
+import { jobRoutingKey, routingKeySegment, SEGMENT_BUDGET_BYTES } from '../../src/events/routingKey';
 import type { JobSpec, JobState } from '../../src/domain/types';
 import { createLogger } from '../../src/log';
 import { base } from '../../src/rpc/wire';
@@ -33,15 +34,15 @@ interface Consumer {
   close(): Promise<void>;
 }
 
-/** Binds a queue to status_exchange with '#' and decodes everything it gets. */
-async function consume(queue?: string): Promise<Consumer> {
+/** Binds a queue to status_exchange (with '#' unless told) and decodes everything it gets. */
+async function consume(queue?: string, pattern = '#'): Promise<Consumer> {
   const connection = await amqp.connect(AMQP_URL);
   const channel = await connection.createChannel();
   await channel.assertExchange(STATUS_EXCHANGE, 'topic', { durable: true });
   const { queue: name } = queue === undefined
     ? await channel.assertQueue('', { exclusive: true })
     : await channel.assertQueue(queue, { durable: true });
-  await channel.bindQueue(name, STATUS_EXCHANGE, '#');
+  await channel.bindQueue(name, STATUS_EXCHANGE, pattern);
   const seen: Seen[] = [];
   await channel.consume(name, (delivery) => {
     if (!delivery) return;
@@ -113,6 +114,19 @@ describe('JobEventPublisher', () => {
   const outboxCount = async (): Promise<number> => {
     const [row] = await database.db('job_event_outbox').count<{ count: string }[]>('* as count');
     return Number(row.count);
+  };
+
+  interface ParkedRow { job_id: string; state: string; parked_at: number; park_reason: string }
+  const parkedRows = async (): Promise<ParkedRow[]> => await database.db('job_event_outbox')
+    .select('job_id', 'state', 'parked_at', 'park_reason').whereNotNull('parked_at').orderBy('id') as ParkedRow[];
+  /** Rows of these jobs still in the outbox, parked or not. */
+  const rowsOf = async (...jobIds: string[]): Promise<number> => {
+    const [row] = await database.db('job_event_outbox').whereIn('job_id', jobIds).count<{ count: string }[]>('* as count');
+    return Number(row.count);
+  };
+  /** Parked rows stay for an operator; the other tests count an empty outbox. */
+  const dropParked = async (): Promise<void> => {
+    await database.db('job_event_outbox').whereNotNull('parked_at').delete();
   };
 
   function publisher(options: Partial<JobEventPublisherOptions> = {}): JobEventPublisher {
@@ -244,6 +258,8 @@ describe('JobEventPublisher', () => {
       startBroker();
       stopped = false;
       await waitFor('the outbox to drain after the outage', async () => (await outboxCount()) === 0, 60_000);
+      // An outage is nobody's fault: nothing was parked.
+      expect(lines.filter((line) => line.includes('job event parked'))).toEqual([]);
       expect(lines.some((line) => line.includes('job events delivered again'))).toBe(true);
       // The password never reaches a log line (the user name here is "guest" too).
       expect(lines.filter((line) => line.includes(':guest@'))).toEqual([]);
@@ -283,11 +299,105 @@ describe('JobEventPublisher', () => {
     await database.db('job_event_outbox').delete();
   });
 
+  it('delivers a job whose ids made the old routing key too long, and every event behind it', async () => {
+    // Ids within our limits (128 characters) and a long gateway id from a token: the old key,
+    // the ids joined as they are, was over AMQP's 255 bytes and could not be published at all.
+    const longGateway = `gw-long-${run}-${'g'.repeat(300)}`;
+    const longId = (tag: string): string => `${tag}-${run}-`.padEnd(128, 'é');
+    const airavataIds = { experimentId: longId('exp'), processId: longId('proc'), taskId: longId('task') };
+    const l = await submit(longGateway, airavataIds);
+    await move(longGateway, l, 'QUEUED');
+    const o = await submit('gw-other');
+    for (const state of ['QUEUED', 'ACTIVE', 'COMPLETE'] as const) await move('gw-other', o, state);
+    const oldKey = [longGateway, airavataIds.experimentId, airavataIds.processId, airavataIds.taskId, l].join('.');
+    expect(Buffer.byteLength(oldKey)).toBeGreaterThan(255);
+
+    // Consumers bind as Airavata's do: everything, one gateway, one job. The gateway's segment is
+    // computed from its id alone, by the documented rule.
+    const gatewaySegment = routingKeySegment(longGateway, SEGMENT_BUDGET_BYTES.gatewayId);
+    const all = await consume();
+    const byGateway = await consume(undefined, `${gatewaySegment}.#`);
+    const byJob = await consume(undefined, `*.*.*.*.${o}`);
+    try {
+      // Started after the writes: the long job's events are first in one batch, as in the attack.
+      publisher();
+      await waitFor('an empty outbox', async () => (await outboxCount()) === 0);
+      await waitFor('every event at every consumer', () => all.of(l).length >= 2 && all.of(o).length >= 4
+        && byGateway.seen.length >= 2 && byJob.seen.length >= 4);
+      await sleep(300);
+
+      // The other gateway's events went through once each, not again with every round.
+      expect(states(all.of(o))).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
+      expect(states(byJob.seen)).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
+      // The long job's events went out with the shortened key, the ids whole in the body.
+      const key = jobRoutingKey({ gatewayId: longGateway, ...airavataIds, jobId: l });
+      expect(Buffer.byteLength(key)).toBeLessThanOrEqual(255);
+      expect(states(all.of(l))).toEqual(['SUBMITTED', 'QUEUED']);
+      for (const seen of all.of(l)) {
+        expect(seen.routingKey).toBe(key);
+        expect(seen.event.jobIdentity).toEqual(new base.JobIdentifier({ jobId: l, gatewayId: longGateway, ...airavataIds }));
+      }
+      expect(byGateway.seen.map((seen) => seen.event.jobIdentity.jobId)).toEqual([l, l]);
+      expect(await parkedRows()).toEqual([]);
+    } finally {
+      await Promise.all([all.close(), byGateway.close(), byJob.close()]);
+    }
+  });
+
+  it('parks an event that can never be delivered, logs it once, and confirms the events behind it', async () => {
+    const { log, lines } = capturingLog();
+    const a = await submit('gw-a');
+    // Rows no code path of ours writes, standing for any event that cannot be published: a job id
+    // too long for the AMQP message id, a state Airavata has no number for.
+    const longJob = `long-${run}-${'j'.repeat(300)}`;
+    const strangeState = `strange-${run}`;
+    await database.db('job_event_outbox').insert([
+      { job_id: longJob, gateway_id: 'gw-bad', job_name: 'bad', state: 'QUEUED', time: Date.now() },
+      { job_id: strangeState, gateway_id: 'gw-bad', job_name: 'bad', state: 'NOT_A_STATE', time: Date.now() },
+    ]);
+    const b = await submit('gw-b');
+    await move('gw-b', b, 'QUEUED');
+    await move('gw-a', a, 'QUEUED');
+    const consumer = await consume();
+    try {
+      const started = Date.now();
+      publisher({ log });
+      await waitFor('the events behind the bad ones to be confirmed', async () => (await rowsOf(a, b)) === 0);
+      await waitFor('the events at the consumer', () => consumer.of(a).length >= 2 && consumer.of(b).length >= 2);
+
+      const parked = await parkedRows();
+      expect(parked.map((row) => [row.job_id, row.state])).toEqual([[longJob, 'QUEUED'], [strangeState, 'NOT_A_STATE']]);
+      expect(parked[0]?.park_reason).toMatch(/^rabbitmq: the message id is \d+ bytes; AMQP allows 255$/);
+      expect(parked[1]?.park_reason).toBe('rabbitmq: job state "NOT_A_STATE" has no Airavata JobState');
+      for (const row of parked) {
+        expect(row.parked_at).toBeGreaterThanOrEqual(started);
+        expect(row.parked_at).toBeLessThanOrEqual(Date.now());
+      }
+      // Later rounds skip the parked rows: more events go through, and no parking is logged again.
+      await move('gw-a', a, 'ACTIVE');
+      await waitFor('the later event', () => consumer.of(a).length >= 3);
+      await waitFor('an empty waiting line', async () => (await rowsOf(a, b)) === 0);
+      await sleep(300);
+      expect(states(consumer.of(a))).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE']);
+      expect(states(consumer.of(b))).toEqual(['SUBMITTED', 'QUEUED']);
+      expect(consumer.seen.filter((seen) => seen.event.jobIdentity.gatewayId === 'gw-bad')).toEqual([]);
+      const parkedLines = lines.filter((line) => line.includes('job event parked'));
+      expect(parkedLines).toHaveLength(2);
+      expect(parkedLines[0]).toContain('the message id is');
+      expect(lines.filter((line) => line.includes('job events not delivered'))).toEqual([]);
+    } finally {
+      await consumer.close();
+      await dropParked();
+    }
+  });
+
   describe('with the Kafka REST sink', () => {
     let server: Server;
     let answer = 500;
     /** With a 200 answer: the status whose records the proxy refuses one by one (v2 per-record errors). */
     let refuseStatus: string | undefined;
+    /** The v2 per-record code of those refusals: 50003 retriable, 50002 not. */
+    let refuseCode = 50003;
     const requests: { path: string; contentType: string | undefined; body: { records: { key: string; value: unknown }[] } }[] = [];
 
     beforeAll(async () => {
@@ -303,7 +413,7 @@ describe('JobEventPublisher', () => {
           response.end(answer === 200
             ? JSON.stringify({
               offsets: body.records.map((record, offset) => ((record.value as { status: string }).status === refuseStatus
-                ? { partition: null, offset: null, error_code: 50003, error: 'leader not available' }
+                ? { partition: null, offset: null, error_code: refuseCode, error: refuseCode === 50003 ? 'leader not available' : 'record too large' }
                 : { partition: 0, offset, error_code: null, error: null })),
             })
             : JSON.stringify({ error_code: 50001, message: 'broker unavailable' }));
@@ -320,6 +430,7 @@ describe('JobEventPublisher', () => {
       requests.splice(0);
       answer = 500;
       refuseStatus = undefined;
+      refuseCode = 50003;
     });
 
     it('posts the real-time monitor records, and keeps rows until the proxy takes them', async () => {
@@ -384,6 +495,50 @@ describe('JobEventPublisher', () => {
         expect(states(consumer.of(k))).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
       } finally {
         await consumer.close();
+      }
+    });
+
+    it('parks a record the proxy refuses for good, but only once others of the same request got through', async () => {
+      const { log, lines } = capturingLog();
+      const consumer = await consume();
+      try {
+        const k = await submit('gw-k');
+        answer = 200;
+        refuseStatus = 'SUBMITTED';
+        refuseCode = 50002;
+        const { port } = server.address() as AddressInfo;
+        publisher({ log, kafkaRestUrl: `http://127.0.0.1:${port}`, kafkaTopic: 'airavata-monitor', reconnectMaxMs: 300 });
+
+        // Alone in its request, a refusal may be the proxy's fault as much as the record's: kept.
+        await waitFor('three refused posts', () => requests.length >= 3);
+        expect(await parkedRows()).toEqual([]);
+        expect(await rowsOf(k)).toBe(1);
+
+        for (const state of ['QUEUED', 'ACTIVE'] as const) await move('gw-k', k, state);
+        await waitFor('the job\'s rows to leave the waiting line', async () => {
+          const waiting = await database.db('job_event_outbox').where({ job_id: k }).whereNull('parked_at');
+          return waiting.length === 0;
+        });
+        const parked = await parkedRows();
+        expect(parked.map((row) => [row.job_id, row.state])).toEqual([[k, 'SUBMITTED']]);
+        expect(parked[0]?.park_reason).toBe('kafka-rest: Kafka refused a record (error 50002): record too large');
+        expect(lines.filter((line) => line.includes('job event parked'))).toHaveLength(1);
+
+        // The parked record is not sent again with later ones.
+        const statuses = (from: number): string[] => requests.slice(from)
+          .flatMap((request) => request.body.records.map((r) => (r.value as { status: string }).status));
+        const before = requests.length;
+        await move('gw-k', k, 'COMPLETE');
+        await waitFor('the last row to leave', async () => (await rowsOf(k)) === 1);
+        await sleep(300);
+        expect(statuses(before)).toEqual(['COMPLETED']);
+        // RabbitMQ took every event; the proxy took each one after the parked one, once.
+        expect(states(consumer.of(k))).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
+        expect(statuses(0).filter((status) => status !== 'SUBMITTED')).toEqual(['QUEUED', 'RUNNING', 'COMPLETED']);
+        expect(lines.filter((line) => line.includes('job event parked'))).toHaveLength(1);
+      } finally {
+        await consumer.close();
+        await dropParked();
       }
     });
   });

@@ -135,6 +135,7 @@ describe('scaling a STATIC cluster across ssh hosts, through the Thrift API', ()
     token = await authz('gw-scale', 'operator');
     service = await startServiceProcess({
       DATABASE_URL: database.url, DATA_DIR: dataDir, THRIFT_PORT: String(port), AUTH_HS256_SECRET: TEST_SECRET,
+      LOCAL_CLUSTER_GATEWAYS: 'gw-scale',
       MONITOR_INTERVAL_MS: '500', LOG_LEVEL: 'info',
     });
     clients = await connectClients({ host: '127.0.0.1', port });

@@ -1,17 +1,22 @@
 // SlurmScheduler against a real Slurm built on this machine by our own playbook (bare
 // ansible-playbook: the Ansible bridge is not this test's subject). Torn down afterwards.
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import pino from 'pino';
+import { DEFAULT_JOB_ROOT } from '../../src/config';
+import { gatewayAccount } from '../../src/domain/gatewayAccount';
 import type { JobSpec } from '../../src/domain/types';
 import { LocalCommandRunner } from '../../src/exec/commandRunner';
-import type { BatchJob, NativeJobStatus, TrackedJob } from '../../src/schedulers/scheduler';
+import { JobRefusedError, type BatchJob, type NativeJobStatus, type TrackedJob } from '../../src/schedulers/scheduler';
 import { SlurmScheduler } from '../../src/schedulers/slurm';
 
 const CLUSTER_ID = 'slurm-adapter-test';
+/** Jobs run as this gateway's account, in its root, as the service runs them. */
+const ACCOUNT = gatewayAccount('slurm-adapter-test');
+const GATEWAY_ROOT = path.join(DEFAULT_JOB_ROOT, ACCOUNT.name);
 const PLAYBOOKS = path.resolve(__dirname, '../../playbooks');
 const log = pino({ level: 'warn' });
 const runner = new LocalCommandRunner();
@@ -23,7 +28,8 @@ let foreignOwner: string | undefined;
 let scheduler: SlurmScheduler;
 
 async function playbook(file: string, timeoutMs: number): Promise<{ ok: boolean; output: string }> {
-  const result = await execa('ansible-playbook', ['-i', inventory, path.join(PLAYBOOKS, file), '-e', `ms_cluster_id=${CLUSTER_ID}`, '-e', 'slurm_min_job_age=10'], {
+  const result = await execa('ansible-playbook', ['-i', inventory, path.join(PLAYBOOKS, file), '-e', `ms_cluster_id=${CLUSTER_ID}`, '-e', 'slurm_min_job_age=10',
+    '-e', `ms_job_user=${ACCOUNT.name}`, '-e', `ms_job_uid=${ACCOUNT.uid}`], {
     cwd: PLAYBOOKS, reject: false, timeout: timeoutMs, killSignal: 'SIGTERM', all: true, env: { ANSIBLE_NOCOLOR: '1' },
   });
   return { ok: result.exitCode === 0, output: typeof result.all === 'string' ? result.all : '' };
@@ -61,8 +67,9 @@ function batchJob(spec: Partial<JobSpec>, extra: Partial<BatchJob> = {}): BatchJ
   const jobId = randomUUID();
   return {
     jobId,
-    workingDir: path.join(base, jobId),
+    workingDir: path.join(GATEWAY_ROOT, jobId),
     environment: {},
+    account: ACCOUNT.name,
     spec: { jobName: 'it', parallelism: 'SERIAL', command: ['true'], ...spec },
     ...extra,
   };
@@ -74,6 +81,7 @@ async function submit(job: BatchJob): Promise<TrackedJob> {
 
 beforeAll(async () => {
   base = mkdtempSync(path.join(tmpdir(), 'ms-slurm-it-'));
+  chmodSync(base, 0o755); // the MPI program built here runs as the gateway's account
   inventory = path.join(base, 'inventory.yml');
   const host = [
     '        localhost:',
@@ -111,7 +119,9 @@ describe('SlurmScheduler on real Slurm', () => {
     const tracked = await submit(job);
     expect(tracked.nativeJobId).toMatch(/^\d+$/);
     const script = path.join(job.workingDir, `.ms-${job.jobId}.sbatch`);
-    expect(statSync(script).mode & 0o777).toBe(0o700);
+    // Made by the gateway's account, not by root.
+    expect(statSync(script).uid).toBe(ACCOUNT.uid);
+    expect(statSync(job.workingDir).uid).toBe(ACCOUNT.uid);
     const status = await pollUntil(tracked, ended);
     expect(status).toMatchObject({ jobId: job.jobId, nativeJobId: tracked.nativeJobId, state: 'COMPLETE', nativeState: 'COMPLETED', exitCode: 0 });
     expect(status.endTime).toBeGreaterThanOrEqual(status.startTime ?? Infinity);
@@ -181,7 +191,7 @@ describe('SlurmScheduler on real Slurm', () => {
     const victim = path.join(base, 'victim');
     writeFileSync(victim, 'still here');
     const args = ['$(touch /tmp/pwned)', "'; rm -rf /tmp/x; '", '`touch /tmp/pwned`', `"; rm -f ${victim}; "`, 'a  b', "it's", 'new\nline', '$HOME', '%j %x'];
-    const workingDir = path.join(base, "wd $(touch pwned) 100%x 'q'");
+    const workingDir = path.join(GATEWAY_ROOT, `wd $(touch pwned) 100%x 'q' ${randomUUID()}`);
     const job = batchJob(
       { command: ['printf', '[%s]\\n', ...args] },
       { workingDir, environment: { HOSTILE: '$(touch /tmp/pwned)\'"`x`' } },
@@ -197,6 +207,35 @@ describe('SlurmScheduler on real Slurm', () => {
     await pollUntil(envTracked, ended);
     expect(readFileSync(path.join(envJob.workingDir, 'stdout.txt'), 'utf8')).toBe(job.environment.HOSTILE);
     expect(existsSync('/tmp/pwned')).toBe(false);
+  });
+
+  it("runs jobs as the gateway's account, which reaches neither root's files nor the service's", async () => {
+    const secret = path.join(base, 'secrets.key');
+    writeFileSync(secret, 'root only', { mode: 0o600 });
+    const job = batchJob({ command: ['sh', '-c', `id -u; id -g; cat ${secret} || echo denied`] });
+    const tracked = await submit(job);
+    expect(await pollUntil(tracked, ended)).toMatchObject({ state: 'COMPLETE' });
+    expect(readFileSync(path.join(job.workingDir, 'stdout.txt'), 'utf8')).toBe(`${ACCOUNT.uid}\n${ACCOUNT.uid}\ndenied\n`);
+    expect(statSync(GATEWAY_ROOT).mode & 0o777).toBe(0o700);
+  });
+
+  it('refuses a working directory the account cannot create (a symlink out of its root), and reads no output through one', async () => {
+    const link = path.join(GATEWAY_ROOT, `escape-${randomUUID()}`);
+    symlinkSync('/root', link);
+    try {
+      await expect(scheduler.submit(batchJob({}, { workingDir: path.join(link, 'job') }))).rejects.toThrow(JobRefusedError);
+      expect(existsSync(path.join('/root', 'job'))).toBe(false);
+      // Output files a job replaced with links to root-only files are read as the account: nothing comes back.
+      const secret = path.join(base, 'secrets.key');
+      writeFileSync(secret, 'root only', { mode: 0o600 });
+      const dir = path.join(GATEWAY_ROOT, `tails-${randomUUID()}`);
+      const job = batchJob({ command: ['sh', '-c', `echo mine; ln -sf ${secret} stderr.txt`] }, { workingDir: dir });
+      const tracked = await submit(job);
+      await pollUntil(tracked, ended);
+      expect(await scheduler.outputTails({ account: ACCOUNT.name, workingDir: dir }, 1024)).toEqual({ stdOut: 'mine\n', stdErr: undefined });
+    } finally {
+      rmSync(link, { force: true });
+    }
   });
 
   it('finds jobs by our id while live and after squeue forgot them (MinJobAge=10 s), from the completion log', async () => {

@@ -4,7 +4,7 @@
 // Postgres, graphile-worker, ansible-runner, munge, slurmctld, slurmd, Open MPI.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
@@ -13,6 +13,8 @@ import Int64 from 'node-int64';
 import { AnsibleRunnerBridge } from '../../src/ansible/bridge';
 import { PLAYBOOK_DIR } from '../../src/app';
 import { connectClients, type ServiceClients } from '../../src/client/connect';
+import { DEFAULT_JOB_ROOT } from '../../src/config';
+import { gatewayAccount } from '../../src/domain/gatewayAccount';
 import { createLogger } from '../../src/log';
 import { base, ms } from '../../src/rpc/wire';
 import { createTestDatabase, type TestDatabase } from '../support/database';
@@ -48,10 +50,14 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
   let token: base.AuthzToken;
   let clusterId: string;
   let mpiProgram: string;
+  /** The gateway's account on the cluster: its jobs run as it, in its root. */
+  const account = gatewayAccount('gw-slurm');
+  const gatewayRoot = path.join(DEFAULT_JOB_ROOT, account.name);
 
   const start = async (): Promise<void> => {
     service = await startServiceProcess({
       DATABASE_URL: database.url, DATA_DIR: dataDir, THRIFT_PORT: String(port), AUTH_HS256_SECRET: TEST_SECRET,
+      LOCAL_CLUSTER_GATEWAYS: 'gw-slurm',
       MONITOR_INTERVAL_MS: '500', LOG_LEVEL: 'info',
     });
     clients = await connectClients({ host: '127.0.0.1', port });
@@ -84,8 +90,11 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'ms-slurm-e2e-'));
     port = await freePort();
     token = await authz('gw-slurm', 'operator');
-    // A real MPI program that communicates: a reduction of the ranks, printed by rank 0.
-    const source = path.join(dataDir, 'reduce.c');
+    // A real MPI program that communicates: a reduction of the ranks, printed by rank 0. Built
+    // where the gateway's account may run it (the service's data dir is closed to it).
+    const programs = mkdtempSync(path.join(tmpdir(), 'ms-slurm-e2e-bin-'));
+    chmodSync(programs, 0o755);
+    const source = path.join(programs, 'reduce.c');
     writeFileSync(source, [
       '#include <mpi.h>', '#include <stdio.h>',
       'int main(int argc, char **argv) { int rank, size, sum = 0; MPI_Init(&argc, &argv);',
@@ -93,7 +102,7 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
       '  MPI_Reduce(&rank, &sum, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);',
       '  if (rank == 0) printf("ranks=%d sum=%d\\n", size, sum); MPI_Finalize(); return 0; }', '',
     ].join('\n'));
-    mpiProgram = path.join(dataDir, 'reduce');
+    mpiProgram = path.join(programs, 'reduce');
     execFileSync('mpicc', ['-o', mpiProgram, source]);
     await start();
   });
@@ -166,7 +175,10 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
         hosts: [{ name: 'localhost', connection: 'local', vars: { slurm_node_name: hostname() } }],
         groups: { slurm_controller: ['localhost'], slurm_workers: ['localhost'] },
       },
-      extraVars: { ms_cluster_id: clusterId, slurm_cluster_name: 'local', slurm_min_job_age: 10 },
+      extraVars: {
+        ms_cluster_id: clusterId, slurm_cluster_name: 'local', slurm_min_job_age: 10,
+        ms_job_user: account.name, ms_job_uid: account.uid, ms_job_root: DEFAULT_JOB_ROOT,
+      },
       timeoutMs: 300_000,
     });
     expect(result.status).toBe('successful');
@@ -174,6 +186,7 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
   });
 
   it('runs a serial job to COMPLETE with its stdout, chosen by the meta-scheduler', async () => {
+    rmSync('/tmp/ms-injected', { force: true });
     const handle = await submit('hello', ['/bin/echo', 'hello from', 'slurm; $(touch /tmp/ms-pwned)']);
     expect(handle.clusterId).toBe(clusterId);
     const model = await ended(handle.jobId);
@@ -182,6 +195,22 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
     expect(model.stdOut).toBe('hello from slurm; $(touch /tmp/ms-pwned)\n');
     expect(model.jobStatuses?.[0].reason).toContain('meta-scheduler chose cluster local');
     expect(spawnSync('test', ['-e', '/tmp/ms-pwned']).status).not.toBe(0);
+  });
+
+  it("runs jobs as the gateway's own account, in its root, unable to read the service's secrets", async () => {
+    const secrets = path.join(dataDir, 'secrets.key');
+    expect(existsSync(secrets)).toBe(true);
+    const handle = await submit('who', ['/bin/sh', '-c', `id -u; id -un; pwd; cat ${secrets} >/dev/null 2>&1 || echo no-secrets; ls ${dataDir} >/dev/null 2>&1 || echo no-data-dir`],
+      { workingDir: 'runs/who' });
+    const model = await ended(handle.jobId);
+    expect(model.stdOut).toBe(`${account.uid}\n${account.name}\n${gatewayRoot}/runs/who\nno-secrets\nno-data-dir\n`);
+    expect(model.workingDir).toBe(`${gatewayRoot}/runs/who`);
+    expect(statSync(gatewayRoot)).toMatchObject({ uid: account.uid, mode: expect.any(Number) });
+    expect(statSync(gatewayRoot).mode & 0o777).toBe(0o700);
+    // A directory outside the gateway's root is refused at once, naming the field.
+    for (const workingDir of ['/tmp/elsewhere', '../other-gateway', `${DEFAULT_JOB_ROOT}/${account.name}-x/y`]) {
+      await expect(submit('outside', ['/bin/true'], { workingDir })).rejects.toMatchObject({ message: expect.stringContaining('spec.workingDir') });
+    }
   });
 
   it('runs a 2-rank MPI program that communicates', async () => {
@@ -210,14 +239,25 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
         .rejects.toMatchObject({ message: expect.stringContaining('app.archiveSha256') });
       const applicationId = await clients.cluster.installApplication(token, clusterId, new ms.ApplicationSpec({
         name: 'hello', version: '1.0', archiveUrl: url, archiveSha256: createHash('sha256').update(bytes).digest('hex'),
-        installCommands: [['chmod', '755', 'bin/hello-app']], environment: new Map([['HELLO_GREETING', 'installed hello']]),
+        installCommands: [
+          ['chmod', '755', 'bin/hello-app'],
+          ['sh', '-c', 'id -un > installed-by; printf "%s\\n" "$1" >> installed-by', 'sh', "{{ lookup('pipe', 'touch /tmp/ms-injected') }}"],
+        ],
+        environment: new Map([['HELLO_GREETING', 'installed hello']]),
       }));
       const installed = await until('application INSTALLED', 180_000, async () => {
         const app = (await cluster()).applications?.find((a) => a.applicationId === applicationId);
         if (app?.state === ms.ApplicationState.FAILED) throw new Error(`install FAILED: ${app.stateReason}`);
         return app?.state === ms.ApplicationState.INSTALLED ? app : undefined;
       });
-      expect(installed.prefix).toBe('/opt/metascheduler/apps/hello-1.0');
+      expect(installed.prefix).toBe('/opt/metascheduler/apps/hello@1.0');
+      // The caller's install commands ran as the gateway's account, and template syntax in them
+      // was data: nothing ran on the service host.
+      expect(readFileSync('/opt/metascheduler/apps/hello@1.0/installed-by', 'utf8')).toBe(`${account.name}\n{{ lookup('pipe', 'touch /tmp/ms-injected') }}\n`);
+      expect(existsSync('/tmp/ms-injected')).toBe(false);
+      // One application per directory: the same name and version again is refused, naming it.
+      await expect(clients.cluster.installApplication(token, clusterId, new ms.ApplicationSpec({ name: 'hello', version: '1.0', debPackages: ['coreutils'] })))
+        .rejects.toMatchObject({ message: expect.stringContaining('app.version') });
       const model = await ended((await submit('uses-app', ['/bin/sh', '-c', '"$APP_PREFIX/bin/hello-app"'], { applicationId })).jobId);
       expect(states(model)).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
       expect(model.stdOut).toBe('installed hello from hello-app\n');
@@ -274,6 +314,6 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
     expect(c.nodes.map((n) => ms.NodeState[n.state])).toEqual(['RELEASED']);
     expect(daemons()).toEqual([]);
     // what it installed is gone too
-    expect(spawnSync('test', ['-e', '/opt/metascheduler/apps/hello-1.0']).status).not.toBe(0);
+    expect(spawnSync('test', ['-e', '/opt/metascheduler/apps/hello@1.0']).status).not.toBe(0);
   });
 });

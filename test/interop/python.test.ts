@@ -30,6 +30,7 @@ describe.each(['buffered', 'framed'] as const)('Python client over %s transport'
 
     const service = await startServiceProcess({
       DATABASE_URL: database.url, THRIFT_PORT: '0', THRIFT_TRANSPORT: transport, AUTH_HS256_SECRET: TEST_SECRET,
+      LOCAL_CLUSTER_GATEWAYS: 'py-gw-a',
       DATA_DIR: mkdtempSync(path.join(tmpdir(), 'ms-py-data-')),
     });
     try {

@@ -22,6 +22,8 @@ export interface TestAppOptions {
   backgroundWorkers?: boolean;
   /** Receives the service's log lines (JSON), e.g. to check what reaches the log. */
   logLines?: string[];
+  /** More settings, by their environment names (e.g. LOCAL_CLUSTER_GATEWAYS). */
+  env?: Record<string, string>;
 }
 
 export async function startTestApp(transport: ThriftTransport = 'buffered', options: TestAppOptions = {}): Promise<TestApp> {
@@ -34,6 +36,7 @@ export async function startTestApp(transport: ThriftTransport = 'buffered', opti
     AUTH_HS256_SECRET: TEST_SECRET,
     SHUTDOWN_GRACE_MS: '2000',
     BACKGROUND_WORKERS: options.backgroundWorkers ? 'on' : 'off',
+    ...options.env,
   });
   const { logLines } = options;
   const log = logLines

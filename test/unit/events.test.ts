@@ -3,6 +3,7 @@ import {
   decodeJobStatusMessage, encodeJobStatusMessage, KAFKA_STATUS, kafkaRecord, messageId, routingKey, type JobEvent,
 } from '../../src/events/jobStatusMessage';
 import { scrubSecrets } from '../../src/events/sink';
+import { amqpMessage } from '../../src/events/amqpMessage';
 import { JOB_STATES } from '../../src/domain/types';
 import { base } from '../../src/rpc/wire';
 
@@ -25,6 +26,40 @@ describe('routingKey', () => {
     const key = routingKey(event({ gatewayId: 'seagrid.org', processId: 'p.1.2', jobId: 'a.b' }));
     expect(key).toBe('seagrid_org.exp.p_1_2.task.a_b');
     expect(key.split('.')).toHaveLength(5);
+  });
+
+  it('fits AMQP\'s 255 bytes for ids within our limits and any gateway id', () => {
+    const long = 'é'.repeat(128);
+    const key = routingKey(event({ gatewayId: 'g'.repeat(1000), experimentId: long, processId: long, taskId: long }));
+    expect(Buffer.byteLength(key)).toBeLessThanOrEqual(255);
+    expect(key.split('.')).toHaveLength(5);
+    expect(key.endsWith('.job-1')).toBe(true);
+  });
+});
+
+describe('amqpMessage', () => {
+  it('carries the routing key, the encoded body and the message id', () => {
+    const sent = event();
+    const message = amqpMessage(sent);
+    expect(message.routingKey).toBe('gw.exp.proc.task.job-1');
+    expect(decodeJobStatusMessage(message.body).event.jobIdentity.jobId).toBe('job-1');
+    expect(message.options).toMatchObject({ persistent: true, messageId: messageId(sent), type: 'JOB' });
+  });
+
+  it('builds a publishable message from ids at our limits and a 1000-character gateway id', () => {
+    const long = '中'.repeat(128);
+    const message = amqpMessage(event({ gatewayId: 'g'.repeat(1000), experimentId: long, processId: long, taskId: long }));
+    expect(Buffer.byteLength(message.routingKey)).toBeLessThanOrEqual(255);
+    // The body keeps the ids whole: only the key is shortened.
+    expect(decodeJobStatusMessage(message.body).event.jobIdentity.experimentId).toBe(long);
+  });
+
+  it('names why an event can never be published', () => {
+    // A message id is an AMQP short string too.
+    expect(() => amqpMessage(event({ jobId: 'j'.repeat(300) }))).toThrow(/message id is \d+ bytes; AMQP allows 255/);
+    // A state read from the database that Airavata has no number for (e.g. written by another version).
+    expect(() => amqpMessage(event({ state: 'NOT_A_STATE' as JobEvent['state'] }))).toThrow(/"NOT_A_STATE" has no Airavata JobState/);
+    expect(() => amqpMessage(event({ state: '0' as JobEvent['state'] }))).toThrow(/has no Airavata JobState/);
   });
 });
 

@@ -57,7 +57,7 @@ describe('slurm_controller_addr', () => {
         { field: 'spec.clusterOptions["slurm_controller_addr"]', message: expect.stringContaining('must match') },
       ]);
     }
-    expect(clusterExtraVars(cluster([node('localhost', ['controller', 'worker'])], { slurm_controller_addr: '10.213.0.1' })))
+    expect(clusterExtraVars(cluster([node('localhost', ['controller', 'worker'])], { slurm_controller_addr: '10.213.0.1' }), '/var/lib/metascheduler/jobs'))
       .not.toHaveProperty('slurm_controller_addr');
   });
 });

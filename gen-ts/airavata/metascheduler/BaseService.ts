@@ -180,10 +180,10 @@ export class Processor {
         }
     }
     public process_getAPIVersion(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        input.skip(thrift.Thrift.Type.STRUCT);
+        input.readMessageEnd();
         new Promise<string>((resolve, reject): void => {
             try {
-                input.skip(thrift.Thrift.Type.STRUCT);
-                input.readMessageEnd();
                 resolve(this._handler.getAPIVersion());
             }
             catch (err) {

@@ -2371,10 +2371,10 @@ export class Processor extends BaseService.Processor {
         }
     }
     public process_createCluster(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: CreateClusterArgs = CreateClusterArgs.read(input);
+        input.readMessageEnd();
         new Promise<string>((resolve, reject): void => {
             try {
-                const args: CreateClusterArgs = CreateClusterArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.createCluster(args.authzToken, args.spec));
             }
             catch (err) {
@@ -2431,10 +2431,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_getCluster(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: GetClusterArgs = GetClusterArgs.read(input);
+        input.readMessageEnd();
         new Promise<Cluster.Cluster>((resolve, reject): void => {
             try {
-                const args: GetClusterArgs = GetClusterArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.getCluster(args.authzToken, args.clusterId));
             }
             catch (err) {
@@ -2499,10 +2499,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_listClusters(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: ListClustersArgs = ListClustersArgs.read(input);
+        input.readMessageEnd();
         new Promise<Array<Cluster.Cluster>>((resolve, reject): void => {
             try {
-                const args: ListClustersArgs = ListClustersArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.listClusters(args.authzToken));
             }
             catch (err) {
@@ -2559,10 +2559,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_getClusterEvents(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: GetClusterEventsArgs = GetClusterEventsArgs.read(input);
+        input.readMessageEnd();
         new Promise<Array<ClusterEvent.ClusterEvent>>((resolve, reject): void => {
             try {
-                const args: GetClusterEventsArgs = GetClusterEventsArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.getClusterEvents(args.authzToken, args.clusterId, args.afterSeq));
             }
             catch (err) {
@@ -2627,10 +2627,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_scaleCluster(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: ScaleClusterArgs = ScaleClusterArgs.read(input);
+        input.readMessageEnd();
         new Promise<void>((resolve, reject): void => {
             try {
-                const args: ScaleClusterArgs = ScaleClusterArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.scaleCluster(args.authzToken, args.clusterId, args.workerCount));
             }
             catch (err) {
@@ -2695,10 +2695,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_deleteCluster(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: DeleteClusterArgs = DeleteClusterArgs.read(input);
+        input.readMessageEnd();
         new Promise<void>((resolve, reject): void => {
             try {
-                const args: DeleteClusterArgs = DeleteClusterArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.deleteCluster(args.authzToken, args.clusterId));
             }
             catch (err) {
@@ -2763,10 +2763,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_installApplication(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: InstallApplicationArgs = InstallApplicationArgs.read(input);
+        input.readMessageEnd();
         new Promise<string>((resolve, reject): void => {
             try {
-                const args: InstallApplicationArgs = InstallApplicationArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.installApplication(args.authzToken, args.clusterId, args.app));
             }
             catch (err) {
@@ -2831,10 +2831,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_getGatewaySSHPublicKey(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: GetGatewaySSHPublicKeyArgs = GetGatewaySSHPublicKeyArgs.read(input);
+        input.readMessageEnd();
         new Promise<string>((resolve, reject): void => {
             try {
-                const args: GetGatewaySSHPublicKeyArgs = GetGatewaySSHPublicKeyArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.getGatewaySSHPublicKey(args.authzToken));
             }
             catch (err) {

@@ -1522,10 +1522,10 @@ export class Processor extends BaseService.Processor {
         }
     }
     public process_submitJob(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: SubmitJobArgs = SubmitJobArgs.read(input);
+        input.readMessageEnd();
         new Promise<JobHandle.JobHandle>((resolve, reject): void => {
             try {
-                const args: SubmitJobArgs = SubmitJobArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.submitJob(args.authzToken, args.spec));
             }
             catch (err) {
@@ -1590,10 +1590,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_getJob(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: GetJobArgs = GetJobArgs.read(input);
+        input.readMessageEnd();
         new Promise<airavata_metascheduler_base.JobModel>((resolve, reject): void => {
             try {
-                const args: GetJobArgs = GetJobArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.getJob(args.authzToken, args.jobId));
             }
             catch (err) {
@@ -1658,10 +1658,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_getJobs(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: GetJobsArgs = GetJobsArgs.read(input);
+        input.readMessageEnd();
         new Promise<Array<airavata_metascheduler_base.JobModel>>((resolve, reject): void => {
             try {
-                const args: GetJobsArgs = GetJobsArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.getJobs(args.authzToken, args.jobIds));
             }
             catch (err) {
@@ -1718,10 +1718,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_cancelJob(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: CancelJobArgs = CancelJobArgs.read(input);
+        input.readMessageEnd();
         new Promise<void>((resolve, reject): void => {
             try {
-                const args: CancelJobArgs = CancelJobArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.cancelJob(args.authzToken, args.jobId));
             }
             catch (err) {
@@ -1786,10 +1786,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_listJobs(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: ListJobsArgs = ListJobsArgs.read(input);
+        input.readMessageEnd();
         new Promise<Array<airavata_metascheduler_base.JobModel>>((resolve, reject): void => {
             try {
-                const args: ListJobsArgs = ListJobsArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.listJobs(args.authzToken, args.clusterId, args.limit));
             }
             catch (err) {

@@ -1169,10 +1169,10 @@ export class Processor extends BaseService.Processor {
         }
     }
     public process_provisionResources(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: ProvisionResourcesArgs = ProvisionResourcesArgs.read(input);
+        input.readMessageEnd();
         new Promise<string>((resolve, reject): void => {
             try {
-                const args: ProvisionResourcesArgs = ProvisionResourcesArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.provisionResources(args.authzToken, args.request));
             }
             catch (err) {
@@ -1229,10 +1229,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_getAllocation(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: GetAllocationArgs = GetAllocationArgs.read(input);
+        input.readMessageEnd();
         new Promise<ResourceAllocation.ResourceAllocation>((resolve, reject): void => {
             try {
-                const args: GetAllocationArgs = GetAllocationArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.getAllocation(args.authzToken, args.allocationId));
             }
             catch (err) {
@@ -1297,10 +1297,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_listAllocations(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: ListAllocationsArgs = ListAllocationsArgs.read(input);
+        input.readMessageEnd();
         new Promise<Array<ResourceAllocation.ResourceAllocation>>((resolve, reject): void => {
             try {
-                const args: ListAllocationsArgs = ListAllocationsArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.listAllocations(args.authzToken));
             }
             catch (err) {
@@ -1357,10 +1357,10 @@ export class Processor extends BaseService.Processor {
         });
     }
     public process_releaseResources(requestId: number, input: thrift.TProtocol, output: thrift.TProtocol): void {
+        const args: ReleaseResourcesArgs = ReleaseResourcesArgs.read(input);
+        input.readMessageEnd();
         new Promise<void>((resolve, reject): void => {
             try {
-                const args: ReleaseResourcesArgs = ReleaseResourcesArgs.read(input);
-                input.readMessageEnd();
                 resolve(this._handler.releaseResources(args.authzToken, args.allocationId));
             }
             catch (err) {

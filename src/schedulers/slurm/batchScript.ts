@@ -5,7 +5,7 @@
 // hold a newline. The script itself holds only the environment and the command, every value
 // single-quoted by shellQuote.
 import * as path from 'node:path';
-import type { BatchJob } from '../scheduler';
+import { JobRefusedError, type BatchJob } from '../scheduler';
 import { shellQuote } from './shellQuote';
 
 /** Our job ids become part of Slurm job names and file names: a conservative alphabet. */
@@ -20,7 +20,7 @@ export function slurmJobName(jobId: string): string {
 }
 
 export function assertJobId(jobId: string): void {
-  if (!JOB_ID.test(jobId) || jobId.length > 200) throw new Error(`job id ${JSON.stringify(jobId)} is not usable as a Slurm job name`);
+  if (!JOB_ID.test(jobId) || jobId.length > 200) throw new JobRefusedError(`job id ${JSON.stringify(jobId)} is not usable as a Slurm job name`);
 }
 
 export function scriptPath(job: Pick<BatchJob, 'jobId' | 'workingDir'>): string {
@@ -34,7 +34,7 @@ export function scriptPath(job: Pick<BatchJob, 'jobId' | 'workingDir'>): string 
  * cannot be passed at all.
  */
 export function slurmOutputPath(dir: string, file: string): string {
-  if (dir.includes('\\')) throw new Error(`working directory ${JSON.stringify(dir)} holds a backslash, which Slurm strips from output paths`);
+  if (dir.includes('\\')) throw new JobRefusedError(`working directory ${JSON.stringify(dir)} holds a backslash, which Slurm strips from output paths`);
   return dir.includes('%') ? path.posix.join(dir, `\\${file}`) : path.posix.join(dir, file);
 }
 
@@ -54,7 +54,7 @@ export function taskLayout(job: BatchJob): { ntasks: number; cpusPerTask?: numbe
     case 'OPENMP_MPI':
       return { ntasks: cpus };
     default:
-      throw new Error(`parallelism ${job.spec.parallelism} is not supported by the Slurm adapter`);
+      throw new JobRefusedError(`parallelism ${job.spec.parallelism} is not supported by the Slurm adapter`);
   }
 }
 
@@ -65,7 +65,7 @@ export function isMpi(job: BatchJob): boolean {
 /** sbatch's arguments (after "sbatch"), ending with the script path. */
 export function sbatchArguments(job: BatchJob, script: string, options: SbatchOptions = {}): string[] {
   assertJobId(job.jobId);
-  if (!path.posix.isAbsolute(job.workingDir)) throw new Error(`working directory ${JSON.stringify(job.workingDir)} is not absolute`);
+  if (!path.posix.isAbsolute(job.workingDir)) throw new JobRefusedError(`working directory ${JSON.stringify(job.workingDir)} is not absolute`);
   const { spec } = job;
   const layout = taskLayout(job);
   const args = [
@@ -87,25 +87,17 @@ export function sbatchArguments(job: BatchJob, script: string, options: SbatchOp
   return args;
 }
 
-export interface ScriptOptions {
-  /** Export Open MPI's run-as-root permission for MPI jobs (the service runs jobs as root). */
-  runAsRoot: boolean;
-}
-
 /**
  * The batch script. Ends with `exit` of the program's status so Slurm records it: a program killed
  * by signal N exits the script with 128+N, which Slurm logs as ExitCode=128+N:0.
  */
-export function renderBatchScript(job: BatchJob, options: ScriptOptions): string {
+export function renderBatchScript(job: BatchJob): string {
   assertJobId(job.jobId);
   const { command } = job.spec;
-  if (command.length === 0 || command[0] === '') throw new Error('the job has no program to run');
+  if (command.length === 0 || command[0] === '') throw new JobRefusedError('the job has no program to run');
   const lines = ['#!/bin/bash', `# Airavata meta-scheduler job ${job.jobId}; Slurm options are sbatch arguments.`];
 
   const mpi = isMpi(job);
-  if (mpi && options.runAsRoot) {
-    lines.push(exportLine('OMPI_ALLOW_RUN_AS_ROOT', '1'), exportLine('OMPI_ALLOW_RUN_AS_ROOT_CONFIRM', '1'));
-  }
   if (job.spec.parallelism === 'OPENMP') {
     // Before the job's own variables, so an OMP_NUM_THREADS of the job wins.
     lines.push('export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"');
@@ -119,11 +111,11 @@ export function renderBatchScript(job: BatchJob, options: ScriptOptions): string
 }
 
 function exportLine(name: string, value: string): string {
-  if (!ENV_NAME.test(name)) throw new Error(`environment variable name ${JSON.stringify(name)} is not an identifier`);
+  if (!ENV_NAME.test(name)) throw new JobRefusedError(`environment variable name ${JSON.stringify(name)} is not an identifier`);
   return `export ${shellQuote(name)}=${shellQuote(value)}`;
 }
 
 function positive(value: number, field: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${field} must be a positive integer, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 1) throw new JobRefusedError(`${field} must be a positive integer, got ${value}`);
   return value;
 }

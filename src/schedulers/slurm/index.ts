@@ -3,7 +3,7 @@ export { SlurmScheduler, SlurmCommandError, parseSbatchOutput, DEFAULT_JOBCOMP_L
 export { shellQuote } from './shellQuote';
 export {
   renderBatchScript, sbatchArguments, scriptPath, slurmJobName, slurmOutputPath, taskLayout, assertJobId,
-  type ScriptOptions, type SbatchOptions,
+  type SbatchOptions,
 } from './batchScript';
 export { parseSqueue, squeueArgv, newMarker, type SqueueEntry } from './squeue';
 export { parseJobcompRecord, splitJobcompRecords, JobcompReader, type JobcompRecord, type JobcompReaderOptions } from './jobcomp';

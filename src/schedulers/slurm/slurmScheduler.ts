@@ -1,10 +1,10 @@
 // Scheduler for Slurm: sbatch, squeue, scancel and the job completion log, every command through
-// a CommandRunner. Batch scripts are written with the local file system: for localhost clusters the
-// working directories are on this machine (a remote runner will need to copy them instead).
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+// a CommandRunner. Whatever touches a job's files (its directory, its script, its output) and sbatch
+// itself run as the gateway's account (runuser), so a job can never make the service write or read
+// where the account could not: a symlink planted in a working directory leads nowhere new.
 import type { CommandResult, CommandRunner } from '../../exec/commandRunner';
 import type { Logger } from '../../log';
-import type { BatchJob, NativeJobStatus, Scheduler, TrackedJob } from '../scheduler';
+import { JobRefusedError, type BatchJob, type JobOutput, type NativeJobStatus, type Scheduler, type TrackedJob } from '../scheduler';
 import { JOB_NAME_PREFIX, renderBatchScript, sbatchArguments, scriptPath, slurmJobName } from './batchScript';
 import { JobcompReader } from './jobcomp';
 import { chooseStatus } from './jobStatus';
@@ -19,8 +19,11 @@ export interface SlurmSchedulerOptions {
   jobcompLog?: string;
   /** Partition for jobs that name no queue; none: Slurm's default partition. */
   defaultPartition?: string;
-  /** Jobs run as root: MPI jobs get Open MPI's run-as-root variables. Default: we are root. */
-  runAsRoot?: boolean;
+  /**
+   * Switch to the job's account with runuser for its files and sbatch. Default: when we are root
+   * (only root can switch; a service that is not root runs jobs as itself, which is not root either).
+   */
+  switchUser?: boolean;
   /** Timeout of each Slurm command, ms (60 s). */
   commandTimeoutMs?: number;
 }
@@ -31,6 +34,12 @@ export class SlurmCommandError extends Error {
     this.name = 'SlurmCommandError';
   }
 }
+
+/** sbatch failures that say the controller is unreachable for now, not that the job is wrong. */
+const TRANSIENT_SLURM = /Unable to contact|Socket timed out|Connection refused|Zero Bytes were transmitted|temporarily unavailable|try again/i;
+
+/** A Unix account name as gatewayAccount makes them; never an option or root. */
+const ACCOUNT = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 /** Native ids we hand to scancel: a job or an array task, nothing that could read as an option. */
 const NATIVE_ID = /^\d+(_\d+)?$/;
@@ -49,7 +58,7 @@ export class SlurmScheduler implements Scheduler {
   private readonly runner: CommandRunner;
   private readonly log: Logger;
   private readonly defaultPartition?: string;
-  private readonly runAsRoot: boolean;
+  private readonly switchUser: boolean;
   private readonly timeoutMs: number;
   private readonly jobcomp: JobcompReader;
 
@@ -57,7 +66,7 @@ export class SlurmScheduler implements Scheduler {
     this.runner = options.runner;
     this.log = options.log;
     this.defaultPartition = options.defaultPartition;
-    this.runAsRoot = options.runAsRoot ?? process.getuid?.() === 0;
+    this.switchUser = options.switchUser ?? process.getuid?.() === 0;
     this.timeoutMs = options.commandTimeoutMs ?? 60_000;
     this.jobcomp = new JobcompReader({
       runner: this.runner,
@@ -70,17 +79,44 @@ export class SlurmScheduler implements Scheduler {
 
   async submit(job: BatchJob): Promise<string> {
     // Render and check everything before touching the disk or Slurm.
-    const script = renderBatchScript(job, { runAsRoot: this.runAsRoot });
+    const script = renderBatchScript(job);
     const file = scriptPath(job);
     const args = sbatchArguments(job, file, { defaultPartition: this.defaultPartition });
-    await mkdir(job.workingDir, { recursive: true });
-    await writeFile(file, script, { mode: 0o700 });
-    await chmod(file, 0o700); // writeFile's mode applies only to a new file
-    const result = await this.runner.run(['sbatch', ...args], { timeoutMs: this.timeoutMs });
-    if (result.exitCode !== 0) throw new SlurmCommandError('sbatch', result);
+    const made = await this.asAccount(job.account, ['mkdir', '-p', '--', job.workingDir]);
+    if (made.exitCode !== 0) {
+      throw new JobRefusedError(`cannot create the working directory as ${job.account}: ${made.stderr.trim().slice(0, 500)}`);
+    }
+    // dd truncates and writes exactly its input; the file is the account's own (umask 022).
+    const written = await this.asAccount(job.account, ['dd', `of=${file}`, 'status=none'], script);
+    if (written.exitCode !== 0) {
+      throw new JobRefusedError(`cannot write the batch script as ${job.account}: ${written.stderr.trim().slice(0, 500)}`);
+    }
+    const result = await this.asAccount(job.account, ['sbatch', ...args]);
+    if (result.exitCode !== 0) {
+      const error = new SlurmCommandError('sbatch', result);
+      // sbatch ran and refused this job (bad partition, more than a node has...): the job's fault.
+      // An unreachable controller is not, and is retried.
+      throw TRANSIENT_SLURM.test(error.message) ? error : new JobRefusedError(`Slurm refused the job: ${result.stderr.trim().slice(0, 1000)}`);
+    }
     const nativeJobId = parseSbatchOutput(result.stdout);
-    this.log.info({ jobId: job.jobId, nativeJobId, workingDir: job.workingDir }, 'submitted to Slurm');
+    this.log.info({ jobId: job.jobId, nativeJobId, workingDir: job.workingDir, account: job.account }, 'submitted to Slurm');
     return nativeJobId;
+  }
+
+  async outputTails(job: JobOutput, maxBytes: number): Promise<{ stdOut?: string; stdErr?: string }> {
+    const tail = async (name: string): Promise<string | undefined> => {
+      const result = await this.asAccount(job.account, ['tail', '-c', String(maxBytes), '--', `${job.workingDir}/${name}`]);
+      return result.exitCode === 0 ? result.stdout : undefined;
+    };
+    const [stdOut, stdErr] = await Promise.all([tail('stdout.txt'), tail('stderr.txt')]);
+    return { stdOut, stdErr };
+  }
+
+  /** Runs argv as the account (from /, which every account may enter). */
+  private asAccount(account: string, argv: readonly string[], input?: string): Promise<CommandResult> {
+    if (!ACCOUNT.test(account)) throw new Error(`not an account name: ${JSON.stringify(account)}`);
+    const command = this.switchUser ? ['runuser', '-u', account, '--', ...argv] : [...argv];
+    return this.runner.run(command, { timeoutMs: this.timeoutMs, cwd: '/', ...(input !== undefined ? { input } : {}) });
   }
 
   async findByJobIds(jobIds: readonly string[]): Promise<Map<string, string>> {

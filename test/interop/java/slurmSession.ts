@@ -98,6 +98,7 @@ export class SlurmSession {
     this.database = await createTestDatabase({ migrate: false });
     this.service = await startServiceProcess({
       DATABASE_URL: this.database.url, DATA_DIR: this.dataDir, THRIFT_PORT: '0', AUTH_HS256_SECRET: TEST_SECRET,
+      LOCAL_CLUSTER_GATEWAYS: this.gatewayId,
       AMQP_URL, MONITOR_INTERVAL_MS: '500',
     });
 

@@ -106,6 +106,12 @@ cluster_id = clusters.createCluster(a, ClusterSpec(name=f'py-{run}', kind=Cluste
 check(clusters.createCluster(a, ClusterSpec(name=f'py-{run}', kind=ClusterKind.SLURM, provider=ProviderType.STATIC,
                                             hosts=[HostSpec(address='localhost')], clientToken=f'cc-{run}')) == cluster_id,
       'createCluster with the same clientToken returns the same id')
+# only gateways the operator named (LOCAL_CLUSTER_GATEWAYS=py-gw-a) may use the service's own machine
+for address in ['localhost', '127.0.0.1', '::ffff:127.0.0.1']:
+    expect_error(AuthorizationException, lambda: clusters.createCluster(b, ClusterSpec(
+        name=f'py-b-{run}', kind=ClusterKind.SLURM, provider=ProviderType.STATIC, hosts=[HostSpec(address=address)])),
+        f'gateway B cannot use this machine as {address}')
+check(clusters.listClusters(b) == [], 'a refused createCluster records nothing')
 cluster = clusters.getCluster(a, cluster_id)
 check(cluster.state == ClusterState.REQUESTED and cluster.gatewayId == GATEWAY_A, 'getCluster shows REQUESTED')
 check(len(clusters.getClusterEvents(a, cluster_id, 0)) >= 1, 'getClusterEvents has the first event')
