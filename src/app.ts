@@ -1,6 +1,6 @@
 // Builds the running service from its configuration: database, stores, services, Thrift server.
 // The one place that calls `new` on a store or a service (STYLE.md: one composition root).
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { AnsibleRunnerBridge } from './ansible/bridge';
 import { JobEventPublisher } from './events/publisher';
@@ -46,7 +46,10 @@ export interface App {
 }
 
 export async function startApp(config: Config, log: Logger): Promise<App> {
-  mkdirSync(config.dataDir, { recursive: true });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // Keys, run dirs and the embedded database live here: closed to every other account, the
+  // gateways' job accounts above all (an embedded Postgres later adds traversal for its own user).
+  chmodSync(config.dataDir, 0o700);
   // Read the keys first: a bad auth setting must stop the start before anything is opened.
   const verifier = TokenVerifier.fromConfig(config.auth);
 

@@ -140,7 +140,7 @@ export class JobEventPublisher {
       await sink.prepare().catch((error: unknown) => unprepared.set(sink, asError(error)));
     }
     const parkedEvents: { event: JobEvent; reason: string }[] = [];
-    const round = await this.db.transaction(async (tx): Promise<Round> => {
+    const outcome = await this.db.transaction(async (tx): Promise<Round> => {
       if (!(await this.outbox.tryLockDrain(tx))) return { kind: 'idle' };
       const batch = await this.outbox.takeBatch(tx, this.batchSize);
       if (batch.length === 0) return { kind: 'idle' };
@@ -190,7 +190,7 @@ export class JobEventPublisher {
         outboxId: event.id, jobId: event.jobId, gatewayId: event.gatewayId, state: event.state, reason,
       }, 'job event parked: it can never be delivered; later events go on without it');
     }
-    return round;
+    return outcome;
   }
 
   /**

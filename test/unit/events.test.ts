@@ -1,4 +1,4 @@
-// The wire forms of job-status events: routing key, Thrift round trip, Kafka records.
+// The wire forms of job-status events: routing key, AMQP message, Thrift round trip, Kafka records.
 import {
   decodeJobStatusMessage, encodeJobStatusMessage, KAFKA_STATUS, kafkaRecord, messageId, routingKey, type JobEvent,
 } from '../../src/events/jobStatusMessage';
