@@ -113,6 +113,7 @@ export class MessageScanner {
         return used;
       }
       case 'bytes': {
+        if (available === 0 && step.left > 0) return undefined;
         const used = Math.min(step.left, available);
         step.left -= used;
         if (step.left === 0) this.steps.pop();

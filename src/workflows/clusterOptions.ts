@@ -4,6 +4,9 @@ import type { FieldError } from '../domain/errors';
 import { gatewayAccount } from '../domain/gatewayAccount';
 import type { Cluster, ClusterSpec } from '../domain/types';
 
+const IPV4 = '((25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const CIDR = `${IPV4}/(3[0-2]|[12]?\\d)`;
+
 const SLURM_TUNABLES: Record<string, RegExp> = {
   slurm_partition_name: /^[A-Za-z0-9_.-]{1,64}$/,
   slurm_partition_max_time: /^(INFINITE|UNLIMITED|\d{1,7}|\d+-\d{1,2}(:\d{2}){0,2})$/,
@@ -15,8 +18,10 @@ const SLURM_TUNABLES: Record<string, RegExp> = {
   slurm_task_plugin: /^task\/[a-z_,/]{1,64}$/,
   slurm_select_type_parameters: /^[A-Za-z_,]{1,64}$/,
   slurm_slurmd_timeout: /^\d{1,6}$/,
+  // Networks Open MPI may use between nodes (the openmpi role writes them system-wide).
+  openmpi_tcp_networks: new RegExp(`^${CIDR}(,${CIDR}){0,15}$`),
   // The address other hosts reach slurmctld at: the controller host's slurm_node_addr (not an extra var).
-  slurm_controller_addr: /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/,
+  slurm_controller_addr: new RegExp(`^${IPV4}$`),
 };
 
 /** Options that become host vars of one host rather than extra vars of every run. */

@@ -111,13 +111,9 @@ describe('scaling a STATIC cluster across ssh hosts, through the Thrift API', ()
       after = page[page.length - 1].seq;
     }
   };
-  // Open MPI inside the namespaces: only the bridge network joins the two hosts.
-  const mpiEnv = new Map([
-    ['OMPI_MCA_btl_tcp_if_include', '10.213.0.0/24'], ['OMPI_MCA_oob_tcp_if_include', '10.213.0.0/24'],
-  ]);
   const twoNodeJob = (name: string, command: string[]) => api().job.submitJob(token, new ms.JobSpec({
     jobName: name, parallelism: base.ApplicationParallelismType.MPI, command, totalCPUCount: 2, nodeCount: 2,
-    clusterId, environment: mpiEnv,
+    clusterId,
   }));
 
   beforeAll(async () => {
@@ -192,7 +188,8 @@ describe('scaling a STATIC cluster across ssh hosts, through the Thrift API', ()
         new ms.HostSpec({ address: 'localhost', roles: ['controller', 'worker'] }),
         new ms.HostSpec({ address: ADDRESS, sshUser: 'root', roles: ['worker'] }),
       ],
-      clusterOptions: new Map([['slurm_controller_addr', BRIDGE], ['slurm_min_job_age', '10']]),
+      // Open MPI inside the namespaces: only the bridge network joins the two hosts.
+      clusterOptions: new Map([['slurm_controller_addr', BRIDGE], ['slurm_min_job_age', '10'], ['openmpi_tcp_networks', '10.213.0.0/24']]),
     }));
     const c = await timed('create (workerCount 1) to READY', () => ready(600_000));
     expect(nodeStates(c)).toEqual({ localhost: 'CONFIGURED', [ADDRESS]: 'RELEASED' });

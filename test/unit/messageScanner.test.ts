@@ -10,7 +10,7 @@ const MiB = 1024 * 1024;
 
 /** A CALL message as a client writes it: header, then whatever writeArgs writes. */
 function message(writeArgs: (output: thrift.TProtocol) => void, strict = true): Buffer {
-  let bytes = Buffer.alloc(0);
+  let bytes: Buffer = Buffer.alloc(0);
   const output = new thrift.TBinaryProtocol(new thrift.TBufferedTransport(undefined, (msg) => { bytes = msg ?? bytes; }), false, strict);
   output.writeMessageBegin('JobService:submitJob', thrift.Thrift.MessageType.CALL, 7);
   writeArgs(output);

@@ -57,6 +57,10 @@ describe('slurm_controller_addr', () => {
         { field: 'spec.clusterOptions["slurm_controller_addr"]', message: expect.stringContaining('must match') },
       ]);
     }
+    expect(clusterOptionErrors({ clusterOptions: { openmpi_tcp_networks: '10.213.0.0/24,192.168.1.0/16' } })).toEqual([]);
+    for (const bad of ['10.213.0.0', '10.213.0.0/33', 'eth0', '10.0.0.0/8;x', '']) {
+      expect(clusterOptionErrors({ clusterOptions: { openmpi_tcp_networks: bad } })).toHaveLength(1);
+    }
     expect(clusterExtraVars(cluster([node('localhost', ['controller', 'worker'])], { slurm_controller_addr: '10.213.0.1' }), '/var/lib/metascheduler/jobs'))
       .not.toHaveProperty('slurm_controller_addr');
   });
