@@ -31,7 +31,8 @@ export async function startRawNoopServer(transport: ThriftTransport): Promise<Ra
     protocol: thrift.TBinaryProtocol,
   });
   const sockets = new Set<Socket>();
-  // As the service's server does (src/rpc/server.ts), so the two differ only behind the processor.
+  // The runtime's own server, untouched: the raw baseline. Ours (src/rpc/server.ts) frames each
+  // message itself before the processor sees it, and that cost is part of what is measured.
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);

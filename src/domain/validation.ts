@@ -6,6 +6,7 @@
 // looking at its elements, at most ELEMENT_ERRORS_LISTED errors are named per list or map (the
 // rest are counted), and values echoed back are cut short.
 import { isIP } from 'node:net';
+// The inventory's own naming of Slurm nodes: used, not copied, so the two can never disagree.
 import { nativeNodeName } from '../workflows/clusterAccess';
 import { CLUSTER_CAPABILITIES, runnableParallelism } from './capabilities';
 import { InvalidRequestError, type FieldError } from './errors';

@@ -40,7 +40,8 @@ export function serveConnection(socket: Socket, options: ConnectionOptions): voi
 
   const send = (bytes: Buffer): void => {
     idle.refresh();
-    if (socket.destroyed) return;
+    // The client may have gone (or closed its side, which ends ours) while the call was worked on.
+    if (socket.destroyed || socket.writableEnded) return;
     // A client that sends calls without reading the answers would have them pile up in memory:
     // read none of its calls until it has taken what was already written.
     if (!socket.write(bytes) && !socket.isPaused()) {

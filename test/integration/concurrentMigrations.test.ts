@@ -1,10 +1,15 @@
 // Replicas started together on an empty database: every one must come up, whichever migrates.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { MIGRATIONS } from '../../migrations';
 import { createLogger } from '../../src/log';
 import { migrateLatest, openDb, type Db } from '../../src/store/db';
 import { QueueStore } from '../../src/store/queueStore';
 import { WorkQueue } from '../../src/workflows/workQueue';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { startServiceProcess } from '../support/serviceProcess';
+import { TEST_SECRET } from '../support/tokens';
 
 const REPLICAS = 4;
 
@@ -40,6 +45,22 @@ describe('schema work of replicas started at once', () => {
         .toEqual(Array.from({ length: REPLICAS }, () => 'fulfilled'));
     } finally {
       await Promise.all(queues.map((queue) => queue.stop()));
+    }
+  });
+
+  it('brings up two service processes started together on an empty database', async () => {
+    const start = () => startServiceProcess({
+      DATABASE_URL: database.url, THRIFT_PORT: '0', AUTH_HS256_SECRET: TEST_SECRET, DATA_DIR: mkdtempSync(path.join(tmpdir(), 'ms-twin-')),
+    });
+    const services = await Promise.allSettled([start(), start()]);
+    try {
+      expect(services.map((s) => (s.status === 'rejected' ? String(s.reason).slice(0, 2000) : s.status))).toEqual(['fulfilled', 'fulfilled']);
+    } finally {
+      for (const service of services) {
+        if (service.status !== 'fulfilled') continue;
+        service.value.child.kill('SIGTERM');
+        await service.value.exited;
+      }
     }
   });
 });

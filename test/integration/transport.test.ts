@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { startApp, type App } from '../../src/app';
 import { loadConfig, type ThriftTransport } from '../../src/config';
+import { LIMITS } from '../../src/domain/validation';
 import { createLogger } from '../../src/log';
 import { base, ms } from '../../src/rpc/wire';
 import { startTestApp, type TestApp } from '../support/app';
@@ -19,8 +20,21 @@ const serial = (overrides: Partial<ms.IJobSpecArgs> = {}): ms.JobSpec => new ms.
   jobName: 'echo', parallelism: base.ApplicationParallelismType.SERIAL, command: ['/bin/echo', 'hello'], ...overrides,
 });
 
-/** Just over 1 MiB of arguments, within the validation limits (64 arguments of 16 KiB). */
-const MIB_COMMAND = ['/bin/echo', ...Array.from({ length: 64 }, (_, i) => `arg-${i}-`.padEnd(16 * 1024, 'x'))];
+/**
+ * As long a command as a job may have (LIMITS.execBytes, 1 MiB, counting a NUL per argument), in
+ * arguments as long as they may be: with its length prefixes the call is just over 1 MiB.
+ */
+function longestCommand(): string[] {
+  const command = ['/bin/echo'];
+  let left = LIMITS.execBytes - command[0].length - 1;
+  while (left > 0) {
+    const length = Math.min(LIMITS.argLength, left - 1);
+    command.push(`arg-${command.length}-`.padEnd(length, 'x'));
+    left -= length + 1;
+  }
+  return command;
+}
+const MIB_COMMAND = longestCommand();
 
 const apiVersionCall = (transport: ThriftTransport, service = 'JobService'): Buffer =>
   callMessage(transport, `${service}:getAPIVersion`, new ms.BaseService.GetAPIVersionArgs());
@@ -102,10 +116,6 @@ describe.each(['buffered', 'framed'] as const)('Thrift edge over %s transport', 
       await app.stop();
       await database.drop();
     });
-    afterEach(async () => {
-      // Every test starts with all its connection slots free.
-      await sleep(IDLE_MS + 200);
-    });
 
     it('closes a connection idle for THRIFT_IDLE_TIMEOUT_MS, not one that keeps calling', async () => {
       const idle = await RawConnection.open(port);
@@ -129,6 +139,8 @@ describe.each(['buffered', 'framed'] as const)('Thrift edge over %s transport', 
     });
 
     it('closes connections over THRIFT_MAX_CONNECTIONS at once, while the others keep working', async () => {
+      // The server has seen the connections of earlier tests close: every slot is free.
+      await sleep(200);
       const held = await Promise.all(Array.from({ length: MAX_CONNECTIONS }, () => RawConnection.open(port)));
       const extra: RawConnection[] = [];
       try {
@@ -147,6 +159,7 @@ describe.each(['buffered', 'framed'] as const)('Thrift edge over %s transport', 
         expect(logged('THRIFT_MAX_CONNECTIONS reached').map((line) => line.refused)).toEqual([1, 2]);
       } finally {
         for (const connection of [...held, ...extra]) connection.destroy();
+        await sleep(200); // until the server has seen them go, so later tests find free slots
       }
     });
 
@@ -159,11 +172,12 @@ describe.each(['buffered', 'framed'] as const)('Thrift edge over %s transport', 
           authzToken: token, spec: serial({ command: MIB_COMMAND.slice(0, 17) }),
         }));
         expect(call.length).toBeGreaterThan(4 * MAX_MESSAGE_BYTES);
+        const before = logged('over THRIFT_MAX_MESSAGE_BYTES').length;
         // The client keeps sending after the server has given up: still one line, no stack.
         for (let at = 0; at < call.length; at += 8 * 1024) await sender.write(call.subarray(at, at + 8 * 1024));
         await sender.whenClosed(2000);
         await sleep(200);
-        const lines = logged('over THRIFT_MAX_MESSAGE_BYTES');
+        const lines = logged('over THRIFT_MAX_MESSAGE_BYTES').slice(before);
         expect(lines).toHaveLength(1);
         expect(lines[0]).toMatchObject({ level: 40, maxBytes: MAX_MESSAGE_BYTES });
         expect(JSON.stringify(lines[0])).not.toContain('stack');

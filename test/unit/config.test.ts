@@ -35,4 +35,21 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...secret, THRIFT_TRANSPORT: 'framed', THRIFT_PORT: '9999' }))
       .toMatchObject({ thriftTransport: 'framed', thriftPort: 9999 });
   });
+
+  it('limits Thrift connections: idle timeout, count and message size, with their defaults', () => {
+    expect(loadConfig(secret)).toMatchObject({
+      thriftIdleTimeoutMs: 60_000, thriftMaxConnections: 1024, thriftMaxMessageBytes: 16 * 1024 * 1024,
+    });
+    expect(loadConfig({
+      ...secret, THRIFT_IDLE_TIMEOUT_MS: '5000', THRIFT_MAX_CONNECTIONS: '10', THRIFT_MAX_MESSAGE_BYTES: '65536',
+    })).toMatchObject({ thriftIdleTimeoutMs: 5000, thriftMaxConnections: 10, thriftMaxMessageBytes: 65536 });
+    try {
+      loadConfig({ ...secret, THRIFT_IDLE_TIMEOUT_MS: '-1', THRIFT_MAX_CONNECTIONS: '0', THRIFT_MAX_MESSAGE_BYTES: '1MiB' });
+      throw new Error('expected ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems.map((p) => p.split(':')[0]))
+        .toEqual(['THRIFT_IDLE_TIMEOUT_MS', 'THRIFT_MAX_CONNECTIONS', 'THRIFT_MAX_MESSAGE_BYTES']);
+    }
+  });
 });
