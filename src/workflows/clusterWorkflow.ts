@@ -2,6 +2,7 @@
 // state in Postgres. A run that is interrupted (the service killed mid-create) is re-queued and
 // continues from the state it finds: REQUESTED -> PROVISIONING -> CONFIGURING -> READY.
 import type { AnsibleEvent, AnsibleHost, AnsibleInventory, AnsibleRunner, PlaybookResult } from '../ansible/runner';
+import { InvalidRequestError } from '../domain/errors';
 import { IllegalTransitionError } from '../domain/stateMachines';
 import type { Cluster, ClusterFailure, ClusterState } from '../domain/types';
 import type { Logger } from '../log';
@@ -246,7 +247,14 @@ export class ClusterWorkflow {
       || await this.deps.clusters.hasEvent(this.deps.db, clusterId, 'task');
     if (configured) {
       await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
-      const result = await this.playbook(cluster, 'slurm_teardown.yml', 'teardown');
+      let result: PlaybookResult;
+      try {
+        result = await this.playbook(cluster, 'slurm_teardown.yml', 'teardown');
+      } catch (error) {
+        if (!(error instanceof StepFailed)) throw error;
+        await this.fail(clusterId, error.failures);
+        return;
+      }
       if (result.status !== 'successful') {
         await this.fail(clusterId, this.failuresOf('teardown', result));
         return;
@@ -293,6 +301,11 @@ export class ClusterWorkflow {
       timeoutMs: this.deps.playbookTimeoutMs,
       signal: this.deps.shutdown,
       onEvent: (event) => this.onAnsibleEvent(cluster.clusterId, event),
+    }).catch((error: unknown) => {
+      // The bridge refused the run itself (an inventory value it will not pass): no retry can
+      // change that, so the step fails with the reason instead of being retried for days.
+      if (error instanceof InvalidRequestError) throw new StepFailed([this.failure(step, `${playbook}: ${error.message}`)]);
+      throw error;
     });
     if (result.status === 'canceled') {
       // Not the cluster's fault: the queue runs this step again after the service is back.
