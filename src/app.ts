@@ -22,8 +22,10 @@ import { GatewayKeyStore } from './store/gatewayKeyStore';
 import { SecretBox } from './secrets/secretBox';
 import { GatewayKeys } from './services/gatewayKeys';
 import { LocalCommandRunner } from './exec/commandRunner';
-import { SlurmScheduler } from './schedulers/slurm';
-import { LocalSlurmAccess } from './workflows/clusterAccess';
+import { UnsupportedError } from './domain/errors';
+import { defaultKinds } from './kinds/registry';
+import { defaultProviders } from './providers/registry';
+import { DriverAccess } from './workflows/clusterAccess';
 import { ClusterWorkflow, type ClusterWorkflowPayload } from './workflows/clusterWorkflow';
 import { JobWorkflows } from './workflows/jobWork';
 import { recoverWork } from './workflows/recovery';
@@ -70,16 +72,21 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const jobs = new JobStore({ outbox: config.amqpUrl !== undefined });
     const queue = new QueueStore();
     const commands = new LocalCommandRunner();
-    const access = new LocalSlurmAccess({
-      run: (argv, options) => commands.run(argv, options),
-      makeScheduler: () => new SlurmScheduler({ runner: commands, log: log.child({ component: 'slurm' }) }),
+    const providers = defaultProviders();
+    const kinds = defaultKinds({ log: log.child({ component: 'slurm' }) });
+    const access = new DriverAccess({
+      kinds,
+      runners: (_cluster, node) => {
+        if (node.address === 'localhost') return commands;
+        throw new UnsupportedError('dispatch', `the controller ${node.address} is not this machine; remote controllers are not available in this version`);
+      },
       sshPrivateKey: (gatewayId) => gatewayKeys.privateKey(gatewayId),
     });
     const workQueue = new WorkQueue({ connectionString: databaseUrl, db, queue, log, concurrency: config.workerConcurrency });
     await workQueue.migrate();
     const shutdown = new AbortController();
     const clusterWorkflow = new ClusterWorkflow({
-      db, clusters, jobs, queue, access, log, applications, shutdown: shutdown.signal,
+      db, clusters, jobs, queue, access, log, applications, shutdown: shutdown.signal, kinds, providers,
       ansible: new AnsibleRunnerBridge({ dataDir: config.dataDir, playbookDir: PLAYBOOK_DIR, log: log.child({ component: 'ansible' }) }),
       playbookTimeoutMs: config.playbookTimeoutMs,
       localClusterGateways: config.localClusterGateways,
@@ -101,6 +108,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       allocations: new AllocationStore(),
       clusters: new ClusterService({
         db, clusters, applications, idempotency: new IdempotencyStore(), queue, localClusterGateways: config.localClusterGateways,
+        providers, kinds,
       }),
       jobs: new JobService({ db, jobs, clusters, access, applications, jobRoot: config.jobRoot }),
     };

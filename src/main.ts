@@ -3,13 +3,16 @@ import { writeSync } from 'node:fs';
 import { startApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './log';
+import { MissingProgramsError, requireRuntimePrograms } from './startup/runtimePrograms';
 
 async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig();
+    // An API-only replica runs no playbook and no job, so it needs none of their programs.
+    if (config.backgroundWorkers) requireRuntimePrograms();
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof MissingProgramsError) {
       // Synchronous: process.exit would drop an asynchronous write to a pipe.
       writeSync(2, `airavata-metascheduler: refusing to start: ${error.message}\n`);
       process.exit(2);

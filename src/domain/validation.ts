@@ -6,8 +6,6 @@
 // looking at its elements, at most ELEMENT_ERRORS_LISTED errors are named per list or map (the
 // rest are counted), and values echoed back are cut short.
 import { isIP } from 'node:net';
-// The inventory's own naming of Slurm nodes: used, not copied, so the two can never disagree.
-import { nativeNodeName } from '../workflows/clusterAccess';
 import { CLUSTER_CAPABILITIES, runnableParallelism } from './capabilities';
 import { InvalidRequestError, type FieldError } from './errors';
 import { environmentBytes, execBytes, reservedEnvironmentName } from './jobEnvironment';
@@ -299,25 +297,14 @@ function validateHost(c: Checker, field: string, host: HostSpec): void {
   c.elements(`${field}.roles`, host.roles, LIMITS.hostRoles, 'roles', (role, roleField) => c.oneOf(roleField, role, NODE_ROLES));
 }
 
-/**
- * Two hosts that would be one Slurm node: the node name is the address with every character but
- * letters, digits and "-" made "-" (so 10.0.0.1 and 10-0-0-1 collide), and Slurm does not tell
- * node names apart by case.
- */
-function checkNodeNames(c: Checker, field: string, hosts: readonly HostSpec[]): void {
-  const seen = new Map<string, number>();
+/** A host listed twice (addresses compare without case). Kinds add their own rules on names. */
+function checkDuplicateHosts(c: Checker, field: string, hosts: readonly HostSpec[]): void {
+  const seen = new Set<string>();
   c.within(field, () => hosts.forEach((host, i) => {
     if (typeof host.address !== 'string' || host.address.trim() === '') return;
-    const name = nativeNodeName(host).toLowerCase();
-    const first = seen.get(name);
-    if (first === undefined) {
-      seen.set(name, i);
-    } else if (hosts[first].address.toLowerCase() === host.address.toLowerCase()) {
-      c.fail(`${field}[${i}].address`, `${quote(host.address)} is listed twice`);
-    } else {
-      c.fail(`${field}[${i}].address`, `${quote(host.address)} would be the same Slurm node as hosts[${first}] `
-        + `${quote(hosts[first].address)} (node name ${quote(nativeNodeName(host))})`);
-    }
+    const address = host.address.toLowerCase();
+    if (seen.has(address)) c.fail(`${field}[${i}].address`, `${quote(host.address)} is listed twice`);
+    seen.add(address);
   }));
 }
 
@@ -336,7 +323,7 @@ export function validateClusterSpec(raw: RawClusterSpec, prefix = 'spec'): Clust
   if (providerOk && raw.provider !== 'STATIC' && raw.hosts && raw.hosts.length > 0) {
     c.fail(f('hosts'), `only STATIC clusters take hosts; ${raw.provider} provisions its own`);
   }
-  if (hostsOk && raw.hosts) checkNodeNames(c, f('hosts'), raw.hosts);
+  if (hostsOk && raw.hosts) checkDuplicateHosts(c, f('hosts'), raw.hosts);
   const optionLimits = { key: OPTION_KEY, maxEntries: LIMITS.optionEntries, maxValue: LIMITS.optionValueLength };
   c.stringMap(f('providerOptions'), raw.providerOptions, optionLimits);
   c.stringMap(f('clusterOptions'), raw.clusterOptions, optionLimits);

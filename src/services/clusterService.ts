@@ -4,16 +4,16 @@ import { randomUUID } from 'node:crypto';
 import { InvalidRequestError, NotFoundError, UnauthorizedError } from '../domain/errors';
 import { isThisMachine, mayUseThisMachine, systemProbe, type LocalClusterPolicy, type ThisMachineProbe } from '../net/thisMachine';
 import { fingerprint } from '../domain/fingerprint';
-import type { ApplicationSpec, Caller, Cluster, ClusterEvent, ClusterSpec, NodeState } from '../domain/types';
-import { servingWorkers } from '../workflows/clusterAccess';
+import type { ApplicationSpec, Caller, Cluster, ClusterEvent, ClusterSpec } from '../domain/types';
 import type { ApplicationStore } from '../store/applicationStore';
 import { applicationPrefix } from '../workflows/applications';
 import { validateApplicationSpec, validateClusterSpec, validateId, type RawClusterSpec } from '../domain/validation';
-import type { ClusterStore, NewCluster } from '../store/clusterStore';
+import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { IdempotencyStore } from '../store/idempotencyStore';
 import type { QueueStore } from '../store/queueStore';
-import { clusterOptionErrors } from '../workflows/clusterOptions';
+import type { KindRegistry } from '../kinds/registry';
+import type { ProviderRegistry } from '../providers/registry';
 
 export interface ClusterServiceDeps {
   db: Db;
@@ -21,6 +21,8 @@ export interface ClusterServiceDeps {
   clusters: ClusterStore;
   idempotency: IdempotencyStore;
   queue: QueueStore;
+  providers: ProviderRegistry;
+  kinds: KindRegistry;
   /** Which gateways may use this machine as a cluster host (LOCAL_CLUSTER_GATEWAYS). */
   localClusterGateways: LocalClusterPolicy;
   /** How "is this machine" is decided; tests pass their own. */
@@ -45,14 +47,15 @@ export class ClusterService {
 
   async create(caller: Caller, raw: RawClusterSpec): Promise<string> {
     const spec = validateClusterSpec(raw);
-    const optionErrors = clusterOptionErrors(spec);
-    if (optionErrors.length > 0) throw new InvalidRequestError(optionErrors);
+    // A provider or kind without a driver here is refused before anything else: nothing recorded.
+    const provider = this.deps.providers.get(spec.provider);
+    const kind = this.deps.kinds.get(spec.kind);
+    const driverErrors = [...provider.validate(spec), ...kind.validate(spec)];
+    if (driverErrors.length > 0) throw new InvalidRequestError(driverErrors);
     await this.refuseThisMachine(caller, spec);
-    const nodes = staticNodes(spec);
-    const pool = nodes.filter((n) => n.roles.includes('worker')).length;
-    if (spec.workerCount !== undefined && (spec.workerCount < 1 || spec.workerCount > pool)) {
-      throw InvalidRequestError.of('spec.workerCount', `must be between 1 and the ${pool} host(s) with the worker role (got ${spec.workerCount})`);
-    }
+    const quota = await provider.checkQuota(spec);
+    if (quota.errors.length > 0) throw new InvalidRequestError(quota.errors);
+    const nodes = provider.plan(spec).map((node) => ({ ...node, nodeId: randomUUID() }));
     const { clientToken, ...request } = spec;
     const digest = fingerprint(request);
     const clusterId = randomUUID();
@@ -191,23 +194,3 @@ export class ClusterService {
   }
 }
 
-/** A STATIC cluster's nodes are its hosts; the first is the controller unless roles say otherwise. */
-function staticNodes(spec: ClusterSpec): NewCluster['nodes'] {
-  const hosts = spec.hosts ?? [];
-  const nodes = hosts.map((host, i) => ({
-    nodeId: randomUUID(),
-    address: host.address,
-    state: 'REQUESTED' as NodeState,
-    roles: host.roles && host.roles.length > 0 ? host.roles : i === 0 ? ['controller', 'worker'] : ['worker'],
-    sshUser: host.sshUser,
-    sshPort: host.sshPort,
-  }));
-  // With workerCount, only the first N worker hosts serve; the others wait RELEASED for a scale.
-  if (spec.workerCount !== undefined) {
-    const serving = new Set(servingWorkers(nodes, spec.workerCount).map((n) => n.nodeId));
-    for (const node of nodes) {
-      if (node.roles.includes('worker') && !serving.has(node.nodeId)) node.state = 'RELEASED';
-    }
-  }
-  return nodes;
-}

@@ -228,6 +228,11 @@ export class ClusterStore {
     await query;
   }
 
+  /** Where the provider put a node (and its own id for it). */
+  async setNodeAddress(db: Queryable, nodeId: string, address: string, providerResourceId: string | undefined, now: number): Promise<void> {
+    await db('nodes').update({ address, provider_resource_id: providerResourceId ?? null, updated_at: now }).where({ id: nodeId });
+  }
+
   async setNodeCapacity(db: Queryable, nodeId: string, capacity: { cpus: number; memoryMb: number; nativeName: string }, now: number): Promise<void> {
     await db('nodes').update({
       cpus: capacity.cpus, memory_mb: capacity.memoryMb, native_name: capacity.nativeName, updated_at: now,
@@ -247,10 +252,6 @@ export class ClusterStore {
     const row = await db('clusters').select('target_workers').where({ id: clusterId })
       .first<{ target_workers: number | null } | undefined>();
     return row?.target_workers ?? undefined;
-  }
-
-  async clearFailures(db: Queryable, clusterId: string): Promise<void> {
-    await db('cluster_failures').where({ cluster_id: clusterId }).delete();
   }
 
   /** The gateway's READY clusters with each configured node's capacity and the cpus our live jobs hold. */

@@ -1,20 +1,27 @@
-// Building and tearing down clusters: a sequence of idempotent steps whose progress is the cluster's
-// state in Postgres. A run that is interrupted (the service killed mid-create) is re-queued and
-// continues from the state it finds: REQUESTED -> PROVISIONING -> CONFIGURING -> READY.
-import type { AnsibleEvent, AnsibleHost, AnsibleInventory, AnsibleRunner, PlaybookResult } from '../ansible/runner';
+// Building, scaling and tearing down clusters: a sequence of idempotent steps whose progress is the
+// cluster's state in Postgres. A run that is interrupted (the service killed mid-create) is
+// re-queued and continues from the state it finds: REQUESTED -> PROVISIONING -> CONFIGURING ->
+// READY. The workflow only sequences: where nodes come from is the cluster's provider, what runs on
+// them is its kind, both looked up in their registries.
+import type { AnsibleEvent, AnsibleInventory, AnsibleRunner, PlaybookResult } from '../ansible/runner';
 import { InvalidRequestError } from '../domain/errors';
+import { gatewayAccount } from '../domain/gatewayAccount';
 import { IllegalTransitionError } from '../domain/stateMachines';
-import type { Cluster, ClusterFailure, ClusterState } from '../domain/types';
+import type { Cluster, ClusterFailure, ClusterNode, ClusterState } from '../domain/types';
+import { activeNodes, servingWorkers } from '../domain/workerPool';
+import type { ClusterKindDriver, KindPlaybooks } from '../kinds/kind';
+import type { KindRegistry } from '../kinds/registry';
 import type { Logger } from '../log';
+import { isThisMachine, mayUseThisMachine, systemProbe, type LocalClusterPolicy, type ThisMachineProbe } from '../net/thisMachine';
+import { ProviderError } from '../providers/provider';
+import type { ProviderRegistry } from '../providers/registry';
+import type { ApplicationStore } from '../store/applicationStore';
 import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { JobStore } from '../store/jobStore';
 import type { QueueStore } from '../store/queueStore';
-import { clusterExtraVars } from './clusterOptions';
 import { applicationExtraVars } from './applications';
-import type { ApplicationStore } from '../store/applicationStore';
-import { activeNodes, nativeNodeName, servingWorkers, type ClusterAccess } from './clusterAccess';
-import { isThisMachine, mayUseThisMachine, systemProbe, type LocalClusterPolicy, type ThisMachineProbe } from '../net/thisMachine';
+import type { ClusterAccess } from './clusterAccess';
 
 export interface ClusterWorkflowDeps {
   db: Db;
@@ -24,6 +31,8 @@ export interface ClusterWorkflowDeps {
   queue: QueueStore;
   ansible: AnsibleRunner;
   access: ClusterAccess;
+  kinds: KindRegistry;
+  providers: ProviderRegistry;
   log: Logger;
   /** Longest a playbook may run. */
   playbookTimeoutMs: number;
@@ -71,7 +80,7 @@ export class ClusterWorkflow {
     else await this.create(cluster);
   }
 
-  /** Runs the app role on every node; the application ends INSTALLED or FAILED with the reason. */
+  /** Runs the kind's application playbook; the application ends INSTALLED or FAILED with the reason. */
   private async install(cluster: Cluster, applicationId: string): Promise<void> {
     const { applications, db } = this.deps;
     const app = await applications.get(db, applicationId);
@@ -81,35 +90,32 @@ export class ClusterWorkflow {
       return;
     }
     await applications.setState(db, applicationId, 'INSTALLING', null, this.now());
-    let result: PlaybookResult;
     try {
-      result = await this.playbook(cluster, 'app.yml', `install ${app.spec.name}`, applicationExtraVars(app));
+      await this.playbook(cluster, 'application', `install ${app.spec.name}`, applicationExtraVars(app));
     } catch (error) {
       if (!(error instanceof StepFailed)) throw error;
-      await applications.setState(db, applicationId, 'FAILED', error.message.slice(0, 2000), this.now());
+      const [first] = error.failures;
+      await applications.setState(db, applicationId, 'FAILED',
+        `${first.task ? `task "${first.task}"` : first.step}${first.host ? ` on ${first.host}` : ''}: ${first.message}`.slice(0, 2000), this.now());
       return;
     }
-    if (result.status === 'successful') {
-      await applications.setState(db, applicationId, 'INSTALLED', `on ${activeNodes(cluster.nodes).length} node(s) under ${app.prefix}`, this.now());
-    } else {
-      const [first] = this.failuresOf('install', result);
-      await applications.setState(db, applicationId, 'FAILED',
-        `${first.task ? `task "${first.task}"` : 'install'}${first.host ? ` on ${first.host}` : ''}: ${first.message}`.slice(0, 2000), this.now());
-    }
+    await applications.setState(db, applicationId, 'INSTALLED', `on ${activeNodes(cluster.nodes).length} node(s) under ${app.prefix}`, this.now());
   }
 
   private async create(cluster: Cluster): Promise<void> {
     const { clusterId } = cluster;
     let state = cluster.state;
-    try {
+    await this.failingSteps(clusterId, async () => {
       if (state === 'REQUESTED') state = await this.move(clusterId, 'PROVISIONING', `provisioning ${cluster.provider} resources`);
+      let current = cluster;
       if (state === 'PROVISIONING') {
-        await this.provision(cluster);
-        state = await this.move(clusterId, 'CONFIGURING', 'running the Slurm playbook');
+        current = await this.provision(cluster, activeNodes(cluster.nodes));
+        state = await this.move(clusterId, 'CONFIGURING', `configuring the ${cluster.kind} cluster`);
       }
       if (state === 'CONFIGURING') {
-        await this.configure(cluster);
-        await this.verify(cluster);
+        await this.playbook(current, 'configure', 'configure');
+        await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'CONFIGURED', this.now(), activeNodes(current.nodes).map((n) => n.nodeId));
+        await this.verify(current);
         await this.deps.db.transaction(async (tx) => {
           await this.deps.clusters.transition(tx, clusterId, 'READY', 'every host configured and verified', this.now());
           await this.deps.clusters.setOperation(tx, clusterId, null, this.now());
@@ -117,68 +123,33 @@ export class ClusterWorkflow {
           await this.deps.queue.enqueue(tx, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
         });
       }
-    } catch (error) {
-      if (error instanceof IllegalTransitionError) {
-        // Deleted while being built: the delete run, queued behind this one, takes over.
-        const now = await this.deps.clusters.getById(this.deps.db, clusterId);
-        if (now && (now.state === 'TEARING_DOWN' || now.state === 'TERMINATED')) return;
-      }
-      if (!(error instanceof StepFailed)) throw error; // transient: the queue retries the run
-      await this.fail(clusterId, error.failures);
-    }
+    });
   }
 
   /**
    * Sets the serving workers to the first workerCount of the pool. Leaving workers are drained
-   * (their jobs end first), dropped from slurm.conf and their slurmd stopped; joining workers are
-   * configured with the whole new inventory, get every installed application, and are verified.
+   * (their jobs end first), dropped from the cluster's configuration, torn down and released;
+   * joining workers are acquired, configured with the whole new inventory, get every installed
+   * application, and are verified.
    */
   private async scale(cluster: Cluster, workerCount: number | undefined): Promise<void> {
     const { clusterId } = cluster;
     if (cluster.state !== 'SCALING') return; // deleted meanwhile, or a run already finished it
     const { db, clusters } = this.deps;
     const target = workerCount ?? (await clusters.targetWorkers(db, clusterId));
-    try {
+    await this.failingSteps(clusterId, async () => {
       if (target === undefined) throw new StepFailed([this.failure('scale', 'no worker count recorded for this scale')]);
-      const serving = new Set(servingWorkers(cluster.nodes, target).map((n) => n.nodeId));
-      const workers = cluster.nodes.filter((n) => n.roles.includes('worker'));
-      const leaving = workers.filter((n) => !serving.has(n.nodeId) && n.state !== 'RELEASED');
-      const joining = workers.filter((n) => serving.has(n.nodeId) && n.state !== 'CONFIGURED');
-      await this.event(clusterId, {
-        kind: 'step', time: this.now(),
-        message: `scale to ${target} worker(s): ${leaving.length > 0 ? `leaving ${leaving.map((n) => n.address).join(', ')}` : 'none leaving'}; ${joining.length > 0 ? `joining ${joining.map((n) => n.address).join(', ')}` : 'none joining'}`,
-      });
+      const { leaving, joining } = scalePlan(cluster.nodes, target);
+      await this.event(clusterId, { kind: 'step', time: this.now(), message: describeScale(target, leaving, joining) });
       let current = cluster;
-      if (leaving.length > 0) {
-        const names = leaving.map((n) => nativeNodeName(n));
-        // Drain while they are still in slurm.conf: the play waits for their jobs to end.
-        const drained = await this.playbook(current, 'slurm.yml', 'scale: drain', { slurm_drain_nodes: names });
-        if (drained.status !== 'successful') throw new StepFailed(this.failuresOf('scale', drained));
-        await clusters.setNodeStates(db, clusterId, 'RELEASING', this.now(), leaving.map((n) => n.nodeId));
-        const withoutThem = { ...current, nodes: current.nodes.map((n) => (leaving.includes(n) ? { ...n, state: 'RELEASED' as const } : n)) };
-        const reconfigured = await this.playbook(withoutThem, 'slurm.yml', 'scale: reconfigure');
-        if (reconfigured.status !== 'successful') throw new StepFailed(this.failuresOf('scale', reconfigured));
-        // Only the leaving hosts: their slurmd stops; what other hosts still use stays.
-        const addresses = new Set(leaving.map((n) => n.address));
-        const teardown = await this.playbook(current, 'slurm_teardown.yml', 'scale: release', {}, {
-          hosts: inventoryOf(current).hosts.filter((h) => addresses.has(h.name)),
-          groups: { slurm_controller: [], slurm_workers: [...addresses] },
-        });
-        if (teardown.status !== 'successful') throw new StepFailed(this.failuresOf('scale', teardown));
-        await clusters.setNodeStates(db, clusterId, 'RELEASED', this.now(), leaving.map((n) => n.nodeId));
-        current = withoutThem;
-      }
+      if (leaving.length > 0) current = await this.release(current, leaving);
       if (joining.length > 0) {
+        current = await this.provision(current, joining);
+        await this.playbook(current, 'configure', 'scale: configure');
         const ids = joining.map((n) => n.nodeId);
-        await clusters.setNodeStates(db, clusterId, 'RUNNING', this.now(), ids);
-        current = (await clusters.getById(db, clusterId)) ?? current;
-        const configured = await this.playbook(current, 'slurm.yml', 'scale: configure');
-        if (configured.status !== 'successful') throw new StepFailed(this.failuresOf('scale', configured));
         await clusters.setNodeStates(db, clusterId, 'CONFIGURED', this.now(), ids);
         for (const app of current.applications ?? []) {
-          if (app.state !== 'INSTALLED') continue;
-          const installed = await this.playbook(current, 'app.yml', `scale: install ${app.spec.name}`, applicationExtraVars(app));
-          if (installed.status !== 'successful') throw new StepFailed(this.failuresOf('scale', installed));
+          if (app.state === 'INSTALLED') await this.playbook(current, 'application', `scale: install ${app.spec.name}`, applicationExtraVars(app));
         }
       }
       current = (await clusters.getById(db, clusterId)) ?? current;
@@ -189,36 +160,45 @@ export class ClusterWorkflow {
         await clusters.setTargetWorkers(tx, clusterId, null, this.now());
         await this.deps.queue.enqueue(tx, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
       });
-    } catch (error) {
-      if (error instanceof IllegalTransitionError) {
-        const now = await clusters.getById(db, clusterId);
-        if (now && (now.state === 'TEARING_DOWN' || now.state === 'TERMINATED')) return;
-      }
-      if (!(error instanceof StepFailed)) throw error; // transient: the queue retries the run
-      await this.fail(clusterId, error.failures);
-    }
-  }
-
-  /** STATIC: the hosts exist already; a cloud provider would buy and tag them here. */
-  private async provision(cluster: Cluster): Promise<void> {
-    if (cluster.provider !== 'STATIC') {
-      throw new StepFailed([this.failure('provision', `${cluster.provider} provisioning is not available in this version`)]);
-    }
-    const now = this.now();
-    const active = activeNodes(cluster.nodes);
-    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'RUNNING', now, active.map((n) => n.nodeId));
-    await this.event(cluster.clusterId, {
-      kind: 'provider', time: now, message: `STATIC: ${active.length} existing host(s): ${active.map((n) => n.address).join(', ')}`,
     });
   }
 
-  private async configure(cluster: Cluster): Promise<void> {
-    const result = await this.playbook(cluster, 'slurm.yml', 'configure');
-    if (result.status !== 'successful') throw new StepFailed(this.failuresOf('configure', result));
-    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'CONFIGURED', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
+  /** Drains the leaving workers, reconfigures the rest without them, tears them down, gives them back. */
+  private async release(cluster: Cluster, leaving: readonly ClusterNode[]): Promise<Cluster> {
+    const { db, clusters } = this.deps;
+    const kind = this.kindOf(cluster);
+    await this.playbook(cluster, 'configure', 'scale: drain', kind.drainVars(leaving));
+    await clusters.setNodeStates(db, cluster.clusterId, 'RELEASING', this.now(), leaving.map((n) => n.nodeId));
+    const ids = new Set(leaving.map((n) => n.nodeId));
+    const without = { ...cluster, nodes: cluster.nodes.map((n) => (ids.has(n.nodeId) ? { ...n, state: 'RELEASED' as const } : n)) };
+    await this.playbook(without, 'configure', 'scale: reconfigure');
+    await this.playbook(cluster, 'teardown', 'scale: release', {}, kind.leavingInventory(cluster, leaving));
+    await this.giveBack(cluster, leaving);
+    await clusters.setNodeStates(db, cluster.clusterId, 'RELEASED', this.now(), leaving.map((n) => n.nodeId));
+    return without;
   }
 
-  /** READY needs proof: every node idle in the scheduler and a one-task job run on each. */
+  /** The provider makes the nodes exist (STATIC: they do already) and says where they are. */
+  private async provision(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<Cluster> {
+    const provider = this.deps.providers.get(cluster.provider);
+    const acquired = await this.providerStep('provision', () => provider.acquire(cluster, nodes));
+    const now = this.now();
+    for (const node of acquired) await this.deps.clusters.setNodeAddress(this.deps.db, node.nodeId, node.address, node.providerResourceId, now);
+    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'RUNNING', now, nodes.map((n) => n.nodeId));
+    await this.event(cluster.clusterId, {
+      kind: 'provider', time: now, message: `${cluster.provider}: ${acquired.length} node(s): ${acquired.map((n) => n.address).join(', ')}`,
+    });
+    return (await this.deps.clusters.getById(this.deps.db, cluster.clusterId)) ?? cluster;
+  }
+
+  /** The provider gives the nodes back; its proof for each goes into the cluster's events. */
+  private async giveBack(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<void> {
+    const provider = this.deps.providers.get(cluster.provider);
+    const proofs = await this.providerStep('release', () => provider.release(cluster, nodes));
+    for (const proof of proofs) await this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `released: ${proof.proof}` });
+  }
+
+  /** READY needs proof: the kind's check on the controller (Slurm: every node idle, a test job on each). */
   private async verify(cluster: Cluster): Promise<void> {
     const probe = await this.deps.access.verify(cluster);
     if (probe.failures.length > 0) {
@@ -230,39 +210,28 @@ export class ClusterWorkflow {
       const capacity = probe.capacity.get(node.nodeId);
       if (capacity) await this.deps.clusters.setNodeCapacity(this.deps.db, node.nodeId, capacity, now);
     }
-    await this.event(cluster.clusterId, {
-      kind: 'verify', time: now, message: `all ${active.length} node(s) idle; a test job ran on each`,
-    });
+    await this.event(cluster.clusterId, { kind: 'verify', time: now, message: `all ${active.length} node(s) proven to take work` });
   }
 
   private async delete(cluster: Cluster): Promise<void> {
     const { clusterId } = cluster;
     if (cluster.state === 'TERMINATED') return;
-    if (cluster.state !== 'TEARING_DOWN') {
-      await this.move(clusterId, 'TEARING_DOWN', 'delete requested');
-    }
+    if (cluster.state !== 'TEARING_DOWN') await this.move(clusterId, 'TEARING_DOWN', 'delete requested');
     await this.endJobsOf(cluster);
     // A cluster that never reached CONFIGURING installed nothing; otherwise undo what the playbook did.
     const configured = cluster.nodes.some((n) => n.state !== 'REQUESTED' && n.state !== 'RUNNING')
       || await this.deps.clusters.hasEvent(this.deps.db, clusterId, 'task');
-    if (configured) {
-      await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
-      let result: PlaybookResult;
-      try {
-        result = await this.playbook(cluster, 'slurm_teardown.yml', 'teardown');
-      } catch (error) {
-        if (!(error instanceof StepFailed)) throw error;
-        await this.fail(clusterId, error.failures);
-        return;
+    const ended = await this.failingSteps(clusterId, async () => {
+      if (configured) {
+        await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
+        await this.playbook(cluster, 'teardown', 'teardown');
       }
-      if (result.status !== 'successful') {
-        await this.fail(clusterId, this.failuresOf('teardown', result));
-        return;
-      }
-    }
+      await this.giveBack(cluster, cluster.nodes);
+    });
+    if (!ended) return;
     await this.deps.db.transaction(async (tx) => {
       await this.deps.clusters.setNodeStates(tx, clusterId, 'RELEASED', this.now());
-      await this.deps.clusters.transition(tx, clusterId, 'TERMINATED', configured ? 'daemons stopped and our files removed' : 'nothing had been installed', this.now());
+      await this.deps.clusters.transition(tx, clusterId, 'TERMINATED', configured ? 'daemons stopped, our files removed, nodes released' : 'nothing had been installed', this.now());
       await this.deps.clusters.setOperation(tx, clusterId, null, this.now());
     });
   }
@@ -285,18 +254,63 @@ export class ClusterWorkflow {
     }
   }
 
+  /**
+   * Runs steps; a step that failed for good ends the cluster FAILED (true: the steps all ran). A
+   * cluster deleted meanwhile is left to the delete run queued behind this one; anything else is
+   * transient and rethrown, so the queue runs the whole sequence again from the state it finds.
+   */
+  private async failingSteps(clusterId: string, steps: () => Promise<void>): Promise<boolean> {
+    try {
+      await steps();
+      return true;
+    } catch (error) {
+      if (error instanceof IllegalTransitionError) {
+        const now = await this.deps.clusters.getById(this.deps.db, clusterId);
+        if (now && (now.state === 'TEARING_DOWN' || now.state === 'TERMINATED')) return false;
+      }
+      if (!(error instanceof StepFailed)) throw error;
+      await this.fail(clusterId, error.failures);
+      return false;
+    }
+  }
+
+  /** A provider call: a permanent failure (quota, auth, bad request) fails the step; the rest retry. */
+  private async providerStep<T>(step: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof ProviderError && !error.retryable) {
+        throw new StepFailed([this.failure(step, `${error.category}: ${error.message}`)]);
+      }
+      throw error;
+    }
+  }
+
+  private kindOf(cluster: Cluster): ClusterKindDriver {
+    return this.deps.kinds.get(cluster.kind);
+  }
+
+  /** The variables every playbook of every kind gets: the owner, and the gateway's account. */
+  private commonVars(cluster: Cluster): Record<string, unknown> {
+    const account = gatewayAccount(cluster.gatewayId);
+    return { ms_cluster_id: cluster.clusterId, ms_job_user: account.name, ms_job_uid: account.uid, ms_job_root: this.deps.jobRoot };
+  }
+
+  /** Runs one of the kind's playbooks with its events streamed; anything but success fails the step. */
   private async playbook(
-    cluster: Cluster, playbook: string, step: string, moreVars: Record<string, unknown> = {},
-    inventory: AnsibleInventory = inventoryOf(cluster),
+    cluster: Cluster, which: keyof KindPlaybooks, step: string, moreVars: Record<string, unknown> = {},
+    inventory?: AnsibleInventory,
   ): Promise<PlaybookResult> {
+    const kind = this.kindOf(cluster);
+    const playbook = kind.playbooks[which];
+    const hosts = inventory ?? kind.inventory(cluster);
     // Tearing down what was built stays possible after the operator withdrew the permission.
-    if (playbook !== 'slurm_teardown.yml') await this.refuseThisMachine(cluster, inventory);
-    const started = this.now();
-    await this.event(cluster.clusterId, { kind: 'step', time: started, message: `${step}: ${playbook} started` });
+    if (which !== 'teardown') await this.refuseThisMachine(cluster, hosts);
+    await this.event(cluster.clusterId, { kind: 'step', time: this.now(), message: `${step}: ${playbook} started` });
     const result = await this.deps.ansible.run({
       playbook,
-      inventory,
-      extraVars: { ...clusterExtraVars(cluster, this.deps.jobRoot), ...moreVars },
+      inventory: hosts,
+      extraVars: { ...this.commonVars(cluster), ...kind.extraVars(cluster), ...moreVars },
       sshPrivateKey: await this.deps.access.sshPrivateKey(cluster),
       timeoutMs: this.deps.playbookTimeoutMs,
       signal: this.deps.shutdown,
@@ -315,6 +329,7 @@ export class ClusterWorkflow {
       kind: 'step', time: this.now(),
       message: `${step}: ${playbook} ${result.status} in ${Math.round(result.durationMs / 1000)} s, ${result.changed} changed`,
     });
+    if (result.status !== 'successful') throw new StepFailed(this.failuresOf(step.split(':')[0], result));
     return result;
   }
 
@@ -378,34 +393,18 @@ export class ClusterWorkflow {
   }
 }
 
-/**
- * The Slurm controller is the first node with the controller role (always in the inventory);
- * every active (not RELEASED) node with "worker" runs jobs. Hosts reached over ssh are Slurm nodes
- * named by nativeNodeName at their own address; the controller's address for the other hosts is
- * the clusterOptions slurm_controller_addr when given.
- */
-export function inventoryOf(cluster: Cluster): AnsibleInventory {
-  const controller = cluster.nodes.find((n) => n.roles.includes('controller')) ?? cluster.nodes[0];
-  const controllerAddr = cluster.spec.clusterOptions?.slurm_controller_addr;
-  const members = cluster.nodes.filter((n) => n === controller || n.state !== 'RELEASED');
-  const hosts: AnsibleHost[] = members.map((node) => {
-    const spec = cluster.spec.hosts?.find((h) => h.address === node.address);
-    const local = node.address === 'localhost';
-    const vars: Record<string, string> = { slurm_node_name: nativeNodeName(node) };
-    if (!local) vars.slurm_node_addr = node.address;
-    if (node === controller && controllerAddr) vars.slurm_node_addr = controllerAddr;
-    return {
-      name: node.address,
-      connection: local ? 'local' : 'ssh',
-      ...(local ? {} : { address: node.address, sshUser: spec?.sshUser ?? 'root', sshPort: spec?.sshPort ?? 22 }),
-      vars,
-    };
-  });
+/** Which workers leave and which join when the first `target` of the pool are to serve. */
+export function scalePlan(nodes: readonly ClusterNode[], target: number): { leaving: ClusterNode[]; joining: ClusterNode[] } {
+  const serving = new Set(servingWorkers(nodes, target).map((n) => n.nodeId));
+  const workers = nodes.filter((n) => n.roles.includes('worker'));
   return {
-    hosts,
-    groups: {
-      slurm_controller: controller ? [controller.address] : [],
-      slurm_workers: members.filter((n) => n.roles.includes('worker') && n.state !== 'RELEASED').map((n) => n.address),
-    },
+    leaving: workers.filter((n) => !serving.has(n.nodeId) && n.state !== 'RELEASED'),
+    joining: workers.filter((n) => serving.has(n.nodeId) && n.state !== 'CONFIGURED'),
   };
+}
+
+function describeScale(target: number, leaving: readonly ClusterNode[], joining: readonly ClusterNode[]): string {
+  const list = (nodes: readonly ClusterNode[], verb: string): string =>
+    (nodes.length > 0 ? `${verb} ${nodes.map((n) => n.address).join(', ')}` : `none ${verb}`);
+  return `scale to ${target} worker(s): ${list(leaving, 'leaving')}; ${list(joining, 'joining')}`;
 }

@@ -143,6 +143,22 @@ describe('ClusterService', () => {
     for (const row of rows) expect(row.private_key_sealed).not.toContain('PRIVATE KEY');
   });
 
+  it('refuses a provider or kind this service has no driver for at once, naming the field, recording nothing', async () => {
+    const token = await authz('gw-drivers');
+    const cases: [Partial<ms.IClusterSpecArgs>, string][] = [
+      [{ provider: ms.ProviderType.EC2, hosts: undefined, providerOptions: new Map([['region', 'us-east-1']]) }, 'spec.provider'],
+      [{ provider: ms.ProviderType.OPENSTACK, hosts: undefined }, 'spec.provider'],
+      [{ provider: ms.ProviderType.HPC_PILOT, hosts: undefined }, 'spec.provider'],
+      [{ kind: ms.ClusterKind.MESOS_MARATHON, hosts: [new ms.HostSpec({ address: '203.0.113.7' })] }, 'spec.kind'],
+    ];
+    for (const [overrides, field] of cases) {
+      const error = await app.clients.cluster.createCluster(token, staticSpec(overrides)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(base.AiravataClientException);
+      expect(error).toMatchObject({ airavataErrorType: base.AiravataErrorType.UNSUPPORTED_OPERATION, parameter: expect.stringContaining(field) });
+    }
+    expect(await app.clients.cluster.listClusters(token)).toEqual([]);
+  });
+
   it("refuses this machine, by any name or address, to a gateway the operator did not name, recording nothing", async () => {
     const outsider = await authz('gw-outsider');
     const ownAddresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));

@@ -1,10 +1,11 @@
-// The pure parts of scaling: which workers serve, the inventory of active nodes, and the
-// slurm_controller_addr option.
+// The pure parts of scaling: which workers serve, which join and leave, the inventory of active
+// nodes, and the slurm_controller_addr option.
 import { hostname } from 'node:os';
 import type { Cluster, ClusterNode, NodeState } from '../../src/domain/types';
-import { activeNodes, servingWorkers } from '../../src/workflows/clusterAccess';
-import { clusterExtraVars, clusterOptionErrors } from '../../src/workflows/clusterOptions';
-import { inventoryOf } from '../../src/workflows/clusterWorkflow';
+import { activeNodes, servingWorkers } from '../../src/domain/workerPool';
+import { slurmInventory as inventoryOf } from '../../src/kinds/slurm/inventory';
+import { clusterOptionErrors, slurmExtraVars } from '../../src/kinds/slurm/options';
+import { scalePlan } from '../../src/workflows/clusterWorkflow';
 
 const node = (address: string, roles: string[], state: NodeState = 'CONFIGURED'): ClusterNode => ({
   nodeId: `id-${address}`, address, roles, state,
@@ -25,6 +26,28 @@ describe('servingWorkers', () => {
     expect(servingWorkers(nodes, 1).map((n) => n.address)).toEqual(['localhost']);
     expect(servingWorkers(nodes, 2).map((n) => n.address)).toEqual(['localhost', 'a']);
     expect(servingWorkers(nodes, 3).map((n) => n.address)).toEqual(['localhost', 'a', 'b']);
+  });
+});
+
+describe('scalePlan', () => {
+  const pool = () => [
+    node('ctl', ['controller', 'worker']), node('w1', ['worker']), node('w2', ['worker'], 'RELEASED'), node('w3', ['worker'], 'RELEASED'),
+  ];
+  const names = (plan: ReturnType<typeof scalePlan>) => ({ leaving: plan.leaving.map((n) => n.address), joining: plan.joining.map((n) => n.address) });
+
+  it('joins the next released workers in pool order when growing', () => {
+    expect(names(scalePlan(pool(), 3))).toEqual({ leaving: [], joining: ['w2'] });
+    expect(names(scalePlan(pool(), 4))).toEqual({ leaving: [], joining: ['w2', 'w3'] });
+  });
+
+  it('releases the last serving workers when shrinking, never the controller', () => {
+    expect(names(scalePlan(pool(), 1))).toEqual({ leaving: ['w1'], joining: [] });
+    expect(names(scalePlan(pool(), 2))).toEqual({ leaving: [], joining: [] });
+  });
+
+  it('picks up a worker a crashed run left half-joined (RUNNING) or half-released (RELEASING)', () => {
+    const nodes = [node('ctl', ['controller', 'worker']), node('w1', ['worker'], 'RUNNING'), node('w2', ['worker'], 'RELEASING')];
+    expect(names(scalePlan(nodes, 2))).toEqual({ leaving: ['w2'], joining: ['w1'] });
   });
 });
 
@@ -61,7 +84,7 @@ describe('slurm_controller_addr', () => {
     for (const bad of ['10.213.0.0', '10.213.0.0/33', 'eth0', '10.0.0.0/8;x', '']) {
       expect(clusterOptionErrors({ clusterOptions: { openmpi_tcp_networks: bad } })).toHaveLength(1);
     }
-    expect(clusterExtraVars(cluster([node('localhost', ['controller', 'worker'])], { slurm_controller_addr: '10.213.0.1' }), '/var/lib/metascheduler/jobs'))
+    expect(slurmExtraVars(cluster([node('localhost', ['controller', 'worker'])], { slurm_controller_addr: '10.213.0.1' })))
       .not.toHaveProperty('slurm_controller_addr');
   });
 });

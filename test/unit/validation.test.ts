@@ -186,16 +186,11 @@ describe('input that can never run is refused at request time', () => {
     expect(error.message).toContain('zone');
   });
 
-  it('refuses two hosts that would be one Slurm node, whatever their case', () => {
-    const cluster = (addresses: string[]) => ({
-      name: 'c', kind: 'SLURM', provider: 'STATIC', hosts: addresses.map((address) => ({ address })),
-    });
-    const error = errorOf(() => validateClusterSpec(cluster(['10.0.0.1', '10-0-0-1', 'node.a', 'NODE-A'])));
-    expect(error.fieldErrors.map((e) => e.field)).toEqual(['spec.hosts[1].address', 'spec.hosts[3].address']);
-    expect(error.fieldErrors[0].message).toContain('same Slurm node as hosts[0] "10.0.0.1"');
-    // localhost is named after this machine in the inventory
-    expect(fieldsOf(() => validateClusterSpec(cluster(['localhost', hostname()])))).toEqual(['spec.hosts[1].address']);
-    expect(validateClusterSpec(cluster(['10.0.0.1', '10.0.0.2'])).hosts).toHaveLength(2);
+  it('refuses a host listed twice, whatever its case', () => {
+    const error = errorOf(() => validateClusterSpec({
+      name: 'c', kind: 'SLURM', provider: 'STATIC', hosts: [{ address: 'node.a' }, { address: 'NODE.A' }],
+    }));
+    expect(error.fieldErrors).toEqual([{ field: 'spec.hosts[1].address', message: expect.stringContaining('listed twice') }]);
   });
 });
 

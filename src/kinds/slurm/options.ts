@@ -1,8 +1,7 @@
-// Which clusterOptions a caller may set, and how they reach the playbook. Only tunables named here
+// Which clusterOptions a Slurm cluster takes, and how they reach the playbook. Only tunables named here
 // pass (as the role defaults of the same name); anything else is refused at createCluster.
-import type { FieldError } from '../domain/errors';
-import { gatewayAccount } from '../domain/gatewayAccount';
-import type { Cluster, ClusterSpec } from '../domain/types';
+import type { FieldError } from '../../domain/errors';
+import type { Cluster, ClusterSpec } from '../../domain/types';
 
 const IPV4 = '((25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const CIDR = `${IPV4}/(3[0-2]|[12]?\\d)`;
@@ -40,15 +39,9 @@ export function clusterOptionErrors(spec: Pick<ClusterSpec, 'clusterOptions'>, p
   return errors;
 }
 
-/** Extra vars of a cluster's playbook runs. */
-export function clusterExtraVars(cluster: Cluster, jobRoot: string): Record<string, unknown> {
-  const account = gatewayAccount(cluster.gatewayId);
+/** The Slurm kind's extra vars: the cluster's Slurm name and the tunables it was given. */
+export function slurmExtraVars(cluster: Cluster): Record<string, unknown> {
   const vars: Record<string, unknown> = {
-    ms_cluster_id: cluster.clusterId,
-    // The gateway's account, made on every node with the same uid; its jobs run as it.
-    ms_job_user: account.name,
-    ms_job_uid: account.uid,
-    ms_job_root: jobRoot,
     slurm_cluster_name: cluster.name.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 32) || 'metascheduler',
   };
   for (const [key, value] of Object.entries(cluster.spec.clusterOptions ?? {})) {
