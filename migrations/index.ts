@@ -10,6 +10,7 @@ import * as m006 from './006_dispatch_attempts';
 import * as m007 from './007_outbox_parking';
 import * as m008 from './008_job_spec_bytes';
 import * as m009 from './009_application_prefix_unique';
+import * as m011 from './011_dispatch_claims';
 
 export interface Migration {
   name: string;
@@ -27,4 +28,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '007_outbox_parking', ...m007 },
   { name: '008_job_spec_bytes', ...m008 },
   { name: '009_application_prefix_unique', ...m009 },
+  { name: '011_dispatch_claims', ...m011 },
 ];

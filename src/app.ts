@@ -29,7 +29,7 @@ import { DriverAccess } from './workflows/clusterAccess';
 import { ClusterWorkflow, type ClusterWorkflowPayload } from './workflows/clusterWorkflow';
 import { JobWorkflows } from './workflows/jobWork';
 import { recoverWork } from './workflows/recovery';
-import { WorkQueue } from './workflows/workQueue';
+import { WORKER_STALE_AFTER_MS, WorkQueue } from './workflows/workQueue';
 
 /** Where our playbooks live (the repository's playbooks/, next to src/ and dist/). */
 export const PLAYBOOK_DIR = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../playbooks' : '../playbooks');
@@ -96,6 +96,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       db, jobs, clusters, queue, access, log, applications,
       jobRoot: config.jobRoot,
       monitorIntervalMs: config.monitorIntervalMs,
+      staleAfterMs: WORKER_STALE_AFTER_MS,
     });
     const events = config.amqpUrl === undefined ? undefined : new JobEventPublisher({
       db, amqpUrl: config.amqpUrl, log: log.child({ component: 'events' }),
@@ -122,6 +123,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       job_dispatch: (payload) => jobWork.dispatch(payloadField(payload, 'jobId')),
       cluster_monitor: (payload) => jobWork.monitor(payloadField(payload, 'clusterId')),
       place_waiting: (payload) => jobWork.placeWaiting(payloadField(payload, 'gatewayId')),
+    }, async (task, payload, error) => {
+      if (task === 'cluster_workflow') await clusterWorkflow.giveUp(payload as ClusterWorkflowPayload, error);
+      else if (task === 'job_dispatch') await jobWork.giveUpDispatch(payloadField(payload, 'jobId'), error);
+      // Monitor ticks and placement re-queue themselves: nothing is left stranded by one given up.
     });
     if (config.backgroundWorkers) await recoverWork({ db, clusters, jobs, queue, log });
     // Every replica publishes; the outbox's drain lock lets one at a time.

@@ -53,6 +53,8 @@ export interface TrackedJob {
 }
 
 export interface Scheduler {
+  /** The scheduler's own name, as job histories say it ("queued as Slurm job 42"). */
+  readonly name: string;
   /**
    * Submits the job as job.account; returns the native id. Creates the working directory and the
    * script file as that account; values are quoted, the command is argv. Throws JobRefusedError

@@ -101,25 +101,28 @@ export class JobService {
   async cancel(caller: Caller, jobId: string): Promise<void> {
     validateId('jobId', jobId);
     const { db, jobs } = this.deps;
-    await db.transaction(async (tx) => {
+    // Decided in a short transaction; the scheduler is called after it, with nothing held. A job
+    // not yet dispatched ends CANCELED here, and a dispatch in flight finds it so and cancels the
+    // native job it made.
+    const dispatched = await db.transaction(async (tx) => {
       const locked = await jobs.lockWork(tx, jobId);
       // Another gateway's job is not found, exactly like one that does not exist.
       const current = locked?.gatewayId === caller.gatewayId ? locked : undefined;
       if (!current) throw new NotFoundError('job', jobId);
-      if (current.state === 'CANCELED') return;
+      if (current.state === 'CANCELED') return undefined;
       if (isTerminalJobState(current.state)) {
         throw InvalidRequestError.of('jobId', `job ${jobId} has already ended in ${current.state}`);
       }
-      if (current.nativeJobId !== undefined) {
-        // The scheduler ends it; the monitor records CANCELED when the scheduler says so.
-        const cluster = current.clusterId ? await this.deps.clusters.getById(tx, current.clusterId) : undefined;
-        if (!cluster) throw new UnsupportedError('cancelJob', `job ${jobId}'s cluster is gone`);
-        await this.deps.access.scheduler(cluster).cancel(current.nativeJobId);
-        return;
-      }
+      if (current.nativeJobId !== undefined) return current;
       const now = this.now();
       await jobs.append(tx, jobId, [{ state: 'CANCELED', time: now, reason: `canceled by ${caller.userName} before dispatch` }], now);
+      return undefined;
     });
+    if (dispatched?.nativeJobId === undefined) return;
+    // The scheduler ends it; the monitor records CANCELED when the scheduler says so.
+    const cluster = dispatched.clusterId ? await this.deps.clusters.getById(db, dispatched.clusterId) : undefined;
+    if (!cluster) throw new UnsupportedError('cancelJob', `job ${jobId}'s cluster is gone`);
+    await this.deps.access.scheduler(cluster).cancel(dispatched.nativeJobId);
   }
 
   /**

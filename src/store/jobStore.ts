@@ -2,7 +2,7 @@
 // submit that returned is on disk whole, and a crash can never leave a job without its history.
 import type { Job, JobSpec, JobState, JobStatusEntry } from '../domain/types';
 import { canJobMove, IllegalTransitionError } from '../domain/stateMachines';
-import type { Queryable } from './db';
+import type { Db, Queryable } from './db';
 import { addJobSql } from './queueStore';
 
 interface JobRow {
@@ -263,20 +263,42 @@ export class JobStore {
     return true;
   }
 
-  /** Counts a dispatch start (committed on its own, so a crash after sbatch still leaves it); returns the count. */
-  async countDispatchAttempt(db: Queryable, jobId: string): Promise<number> {
-    const rows = await db('jobs').where({ id: jobId }).increment('dispatch_attempts', 1)
-      .returning('dispatch_attempts') as { dispatch_attempts: number }[];
-    return rows[0]?.dispatch_attempts ?? 0;
+  /**
+   * Claims a job's dispatch for this process and counts the attempt (committed on its own, so a
+   * crash after sbatch still leaves the count): the attempt number, or undefined when there is
+   * nothing to dispatch or another live process holds the claim. A claim is taken over once it is
+   * older than staleBefore and its process has not beaten since (the process died mid-dispatch).
+   */
+  async claimDispatch(db: Queryable, jobId: string, processId: string, now: number, staleBefore: number): Promise<number | undefined> {
+    const { rows } = await db.raw(`
+      UPDATE jobs SET dispatch_attempts = dispatch_attempts + 1, dispatch_claimed_by = :processId, dispatch_claimed_at = :now
+      WHERE id = :jobId AND state = 'SUBMITTED' AND native_job_id IS NULL
+        AND (dispatch_claimed_by IS NULL
+          OR (dispatch_claimed_at < :staleBefore AND NOT EXISTS (
+            SELECT 1 FROM worker_heartbeats h WHERE h.process_id = jobs.dispatch_claimed_by AND h.beat_at >= :staleBefore)))
+      RETURNING dispatch_attempts`, { jobId, processId, now, staleBefore }) as { rows: { dispatch_attempts: number }[] };
+    return rows[0]?.dispatch_attempts;
   }
 
-  /** Records the native id of a dispatched job (SUBMITTED -> QUEUED). Run inside a transaction. */
-  async recordDispatch(
-    tx: Queryable, work: JobWork, nativeJobId: string, workingDir: string, reason: string, now: number,
-  ): Promise<void> {
-    await tx('jobs').update({ native_job_id: nativeJobId, working_dir: workingDir, dispatched_at: now, native_state: 'PENDING' })
-      .where({ id: work.jobId });
-    await this.append(tx, work.jobId, [{ state: 'QUEUED', time: now, reason }], now);
+  /** Lets go of a claim this process holds (the attempt failed and will be tried again). */
+  async releaseDispatch(db: Queryable, jobId: string, processId: string): Promise<void> {
+    await db('jobs').update({ dispatch_claimed_by: null, dispatch_claimed_at: null }).where({ id: jobId, dispatch_claimed_by: processId });
+  }
+
+  /**
+   * Records the native id of a dispatched job (SUBMITTED -> QUEUED) and ends the claim, in one
+   * transaction. False when the job is no longer SUBMITTED (canceled while it was submitted): the
+   * caller then cancels the native job it made.
+   */
+  async recordDispatch(db: Db, jobId: string, nativeJobId: string, workingDir: string, reason: string, now: number): Promise<boolean> {
+    return db.transaction(async (tx) => {
+      const updated = await tx('jobs')
+        .update({ native_job_id: nativeJobId, working_dir: workingDir, dispatched_at: now, native_state: 'PENDING', dispatch_claimed_by: null, dispatch_claimed_at: null })
+        .where({ id: jobId, state: 'SUBMITTED' }).whereNull('native_job_id');
+      if (updated !== 1) return false;
+      await this.append(tx, jobId, [{ state: 'QUEUED', time: now, reason }], now);
+      return true;
+    });
   }
 
   /**

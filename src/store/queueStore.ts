@@ -11,8 +11,16 @@ export interface EnqueueOptions {
   /** Jobs of one named queue run one at a time, in order (e.g. all workflow runs of a cluster). */
   queueName?: string;
   runAt?: Date;
+  /** Default MAX_ATTEMPTS. */
   maxAttempts?: number;
 }
+
+/**
+ * Attempts before a task is given up. graphile-worker waits e^attempts seconds between them, so 8
+ * attempts span about 1.3 hours: long enough to outlast a controller reboot or a broker restart,
+ * short enough that a cluster or job stuck on a lasting fault ends FAILED the same day.
+ */
+export const MAX_ATTEMPTS = 8;
 
 /** SQL (with its bindings) that adds a graphile-worker job; usable inside a CTE. */
 export function addJobSql(task: TaskName, payload: object, options: EnqueueOptions = {}): { sql: string; bindings: (string | number | null)[] } {
@@ -20,7 +28,7 @@ export function addJobSql(task: TaskName, payload: object, options: EnqueueOptio
     sql: `graphile_worker.add_job(?::text, ?::json, queue_name := ?::text, run_at := ?::timestamptz,
                                   max_attempts := ?::int, job_key := ?::text)`,
     bindings: [task, JSON.stringify(payload), options.queueName ?? null, options.runAt?.toISOString() ?? null,
-      options.maxAttempts ?? 25, options.jobKey ?? null],
+      options.maxAttempts ?? MAX_ATTEMPTS, options.jobKey ?? null],
   };
 }
 
@@ -37,9 +45,23 @@ export class QueueStore {
       .onConflict('worker_id').merge(['beat_at']);
   }
 
-  /** Workers whose process stopped beating before `staleBefore`. */
+  /**
+   * Workers taken for dead: those whose process stopped beating before `staleBefore`, and those
+   * holding a lock taken before then without ever having beaten since (a process killed between
+   * its workers' first claim and its first heartbeat left no row to go stale).
+   */
   async staleWorkers(db: Queryable, staleBefore: number): Promise<string[]> {
-    const rows = await db('worker_heartbeats').select('worker_id').where('beat_at', '<', staleBefore) as { worker_id: string }[];
+    const { rows } = await db.raw(`
+      SELECT worker_id FROM worker_heartbeats WHERE beat_at < :staleBefore
+      UNION
+      SELECT locks.locked_by FROM (
+        SELECT locked_by, locked_at FROM graphile_worker._private_jobs WHERE locked_by IS NOT NULL
+        UNION ALL
+        SELECT locked_by, locked_at FROM graphile_worker._private_job_queues WHERE locked_by IS NOT NULL
+      ) locks
+      WHERE locks.locked_at < to_timestamp(:staleBefore / 1000.0)
+        AND NOT EXISTS (SELECT 1 FROM worker_heartbeats h WHERE h.worker_id = locks.locked_by AND h.beat_at >= :staleBefore)`,
+    { staleBefore }) as { rows: { worker_id: string }[] };
     return rows.map((row) => row.worker_id);
   }
 

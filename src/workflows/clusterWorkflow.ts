@@ -80,6 +80,22 @@ export class ClusterWorkflow {
     else await this.create(cluster);
   }
 
+  /**
+   * The run failed on its last attempt: the cluster (or the application being installed) ends
+   * FAILED with the reason instead of staying where nothing will move it.
+   */
+  async giveUp(payload: ClusterWorkflowPayload, error: unknown): Promise<void> {
+    const reason = `given up after repeated failures: ${errorText(error)}`;
+    if (payload.action === 'install') {
+      const app = await this.deps.applications.get(this.deps.db, payload.applicationId ?? '');
+      if (app && app.state !== 'INSTALLED') await this.deps.applications.setState(this.deps.db, app.applicationId, 'FAILED', reason, this.now());
+      return;
+    }
+    const cluster = await this.deps.clusters.getById(this.deps.db, payload.clusterId);
+    if (!cluster || cluster.state === 'TERMINATED' || cluster.state === 'FAILED') return;
+    await this.fail(cluster.clusterId, [this.failure(payload.action, reason)]);
+  }
+
   /** Runs the kind's application playbook; the application ends INSTALLED or FAILED with the reason. */
   private async install(cluster: Cluster, applicationId: string): Promise<void> {
     const { applications, db } = this.deps;
@@ -391,6 +407,10 @@ export class ClusterWorkflow {
   private async event(clusterId: string, event: Parameters<ClusterStore['appendEvent']>[2]): Promise<void> {
     await this.deps.clusters.appendEvent(this.deps.db, clusterId, event);
   }
+}
+
+function errorText(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).slice(0, 1000);
 }
 
 /** Which workers leave and which join when the first `target` of the pool are to serve. */

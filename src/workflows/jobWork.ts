@@ -9,7 +9,7 @@ import { JobRefusedError, type NativeJobStatus } from '../schedulers/scheduler';
 import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { JobStore, JobWork, StatusChange } from '../store/jobStore';
-import type { QueueStore } from '../store/queueStore';
+import { processIdentity, type QueueStore } from '../store/queueStore';
 import type { ClusterAccess } from './clusterAccess';
 import { jobEnvironment } from './applications';
 import type { ApplicationStore } from '../store/applicationStore';
@@ -26,6 +26,8 @@ export interface JobWorkDeps {
   jobRoot: string;
   /** How often a cluster's jobs are polled. */
   monitorIntervalMs: number;
+  /** A dispatch claim this old, whose process stopped beating, is taken over (the queue's staleAfter). */
+  staleAfterMs: number;
   now?: () => number;
 }
 
@@ -36,6 +38,9 @@ const LIVE_CLUSTER = new Set(['READY', 'SCALING', 'DEGRADED']);
 
 export class JobWorkflows {
   private readonly now: () => number;
+
+  /** Names this process in dispatch claims, as in the queue's heartbeats. */
+  private readonly processId = processIdentity();
 
   constructor(private readonly deps: JobWorkDeps) {
     this.now = deps.now ?? Date.now;
@@ -70,34 +75,42 @@ export class JobWorkflows {
     }
     const workingDir = resolved.dir;
     const app = work.spec.applicationId ? await this.deps.applications.get(db, work.spec.applicationId) : undefined;
-    const attempt = await jobs.countDispatchAttempt(db, jobId);
-    // The job row stays locked from the check to the record: a second dispatch of the same job
-    // (or a cancel) waits, then finds it dispatched. Only a job whose dispatch started before can
-    // already be in Slurm (a crash between sbatch and the commit): only then is Slurm searched.
-    await db.transaction(async (tx) => {
-      const locked = await jobs.lockWork(tx, jobId);
-      if (!locked || locked.state !== 'SUBMITTED' || locked.nativeJobId) return;
-      let nativeJobId = attempt > 1 ? (await scheduler.findByJobIds([jobId])).get(jobId) : undefined;
+    // Claim, act, record: no transaction is open while the scheduler is called. The claim keeps a
+    // second dispatcher of the same job out; a crash after submit leaves the attempt counted, and
+    // only a job whose dispatch started before can already be in the scheduler: only then is it
+    // searched, and the job found there is adopted instead of submitted again.
+    const now = this.now();
+    const attempt = await jobs.claimDispatch(db, jobId, this.processId, now, now - this.deps.staleAfterMs);
+    if (attempt === undefined) {
+      const again = await jobs.work(db, jobId);
+      if (!again || again.state !== 'SUBMITTED' || again.nativeJobId) return; // done, or ended meanwhile
+      // Another live dispatcher holds it: look again once its claim could be stale.
+      await this.deps.queue.enqueue(db, 'job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}`, runAt: new Date(now + this.deps.staleAfterMs) });
+      return;
+    }
+    let nativeJobId: string | undefined;
+    try {
+      nativeJobId = attempt > 1 ? (await scheduler.findByJobIds([jobId])).get(jobId) : undefined;
       const adopted = nativeJobId !== undefined;
-      if (nativeJobId === undefined) {
-        try {
-          nativeJobId = await scheduler.submit({
-            jobId, spec: work.spec, workingDir, account, environment: jobEnvironment(app, work.spec.environment),
-          });
-        } catch (error) {
-          // The job itself cannot run as given: it ends FAILED with the reason instead of being
-          // retried for days. Anything else (an unreachable controller) is retried by the queue.
-          if (error instanceof JobRefusedError) {
-            const now = this.now();
-            await jobs.append(tx, jobId, [{ state: 'FAILED', time: now, reason: error.message.slice(0, 2000) }], now, { endedAt: now });
-            return;
-          }
-          throw error;
-        }
+      nativeJobId ??= await scheduler.submit({
+        jobId, spec: work.spec, workingDir, account, environment: jobEnvironment(app, work.spec.environment),
+      });
+      const reason = `${adopted ? 'found already queued' : 'queued'} as ${scheduler.name} job ${nativeJobId} on cluster ${cluster.name}`;
+      if (await jobs.recordDispatch(db, jobId, nativeJobId, workingDir, reason, this.now())) return;
+      // Canceled (or its cluster deleted) while it was being submitted: it must not run.
+      this.deps.log.info({ jobId, nativeJobId }, 'job ended while it was dispatched; canceling the native job');
+      await scheduler.cancel(nativeJobId).catch((error: unknown) =>
+        this.deps.log.error({ jobId, nativeJobId, err: error }, 'could not cancel the native job of a job that ended while it was dispatched'));
+    } catch (error) {
+      // The job itself cannot run as given: it ends FAILED with the reason instead of being
+      // retried for days. Anything else (an unreachable controller) is retried by the queue.
+      if (error instanceof JobRefusedError) {
+        await this.end(work, 'FAILED', error.message.slice(0, 2000));
+        return;
       }
-      const reason = `${adopted ? 'found already queued' : 'queued'} as Slurm job ${nativeJobId} on cluster ${cluster.name}`;
-      await jobs.recordDispatch(tx, locked, nativeJobId, workingDir, reason, this.now());
-    });
+      await jobs.releaseDispatch(db, jobId, this.processId);
+      throw error;
+    }
   }
 
   /** One poll of a cluster's live jobs (one batched scheduler query), then the next tick is queued. */
@@ -148,6 +161,7 @@ export class JobWorkflows {
 
   /** Records what the scheduler says, with the steps in between a poll may have missed. */
   private async apply(cluster: Cluster, job: JobWork, status: NativeJobStatus): Promise<void> {
+    const scheduler = this.deps.access.scheduler(cluster);
     if (status.state === job.state) return;
     const now = this.now();
     const changes: StatusChange[] = [];
@@ -155,7 +169,7 @@ export class JobWorkflows {
     // A job that started and ended between two polls did run: its history says so, with the
     // scheduler's own start time.
     if (terminal && job.state === 'QUEUED' && status.startTime !== undefined) {
-      changes.push({ state: 'ACTIVE', time: Math.min(status.startTime, now), reason: `running (Slurm job ${status.nativeJobId})` });
+      changes.push({ state: 'ACTIVE', time: Math.min(status.startTime, now), reason: `running (${scheduler.name} job ${status.nativeJobId})` });
     }
     const from = changes.length > 0 ? 'ACTIVE' : job.state;
     if (!canJobMove(from, status.state)) {
@@ -165,7 +179,7 @@ export class JobWorkflows {
     changes.push({
       state: status.state,
       time: terminal ? Math.min(status.endTime ?? now, now) : now,
-      reason: describe(status),
+      reason: describe(scheduler.name, status),
     });
     const facts = terminal
       ? {
@@ -173,7 +187,7 @@ export class JobWorkflows {
         nativeState: status.nativeState,
         endedAt: status.endTime ?? now,
         ...(job.workingDir
-          ? await this.deps.access.scheduler(cluster).outputTails({ account: gatewayAccount(job.gatewayId).name, workingDir: job.workingDir }, OUTPUT_TAIL_BYTES)
+          ? await scheduler.outputTails({ account: gatewayAccount(job.gatewayId).name, workingDir: job.workingDir }, OUTPUT_TAIL_BYTES)
           : {}),
       }
       : { nativeState: status.nativeState };
@@ -188,6 +202,14 @@ export class JobWorkflows {
     }
   }
 
+  /** Dispatch failed on its last attempt: the job ends FAILED with the reason. */
+  async giveUpDispatch(jobId: string, error: unknown): Promise<void> {
+    const work = await this.deps.jobs.work(this.deps.db, jobId);
+    if (!work || work.nativeJobId) return;
+    const message = (error instanceof Error ? error.message : String(error)).slice(0, 1000);
+    await this.end(work, 'FAILED', `dispatch given up after repeated failures: ${message}`);
+  }
+
   private async end(job: JobWork, state: 'FAILED' | 'CANCELED', reason: string): Promise<void> {
     const now = this.now();
     await this.deps.db.transaction(async (tx) => {
@@ -198,9 +220,9 @@ export class JobWorkflows {
   }
 }
 
-function describe(status: NativeJobStatus): string {
+function describe(schedulerName: string, status: NativeJobStatus): string {
   const code = status.exitCode !== undefined ? `, exit code ${status.exitCode}` : '';
   const why = status.reason && status.reason !== 'None' ? ` (${status.reason})` : '';
-  return `Slurm: ${status.nativeState}${why}${code}`;
+  return `${schedulerName}: ${status.nativeState}${why}${code}`;
 }
 

@@ -28,7 +28,16 @@ export interface WorkQueueOptions {
   staleAfterMs?: number;
 }
 
+/** A worker (or a dispatch claim's process) silent this long is taken for dead. */
+export const WORKER_STALE_AFTER_MS = 10_000;
+
 export type TaskHandlers = Record<TaskName, (payload: unknown) => Promise<void>>;
+
+/**
+ * Called when a task failed on its last attempt: the thing it worked for (a cluster, a job) must
+ * end FAILED with the reason rather than stay in a state nothing will move it out of.
+ */
+export type GiveUp = (task: TaskName, payload: unknown, error: unknown) => Promise<void>;
 
 export class WorkQueue {
   private runner?: Runner;
@@ -51,12 +60,19 @@ export class WorkQueue {
     });
   }
 
-  async start(handlers: TaskHandlers): Promise<void> {
+  async start(handlers: TaskHandlers, giveUp?: GiveUp): Promise<void> {
     const { log } = this.options;
     const taskList: TaskList = {};
-    for (const [name, handler] of Object.entries(handlers)) {
-      const task: Task = async (payload) => {
-        await handler(payload);
+    for (const [name, handler] of Object.entries(handlers) as [TaskName, TaskHandlers[TaskName]][]) {
+      const task: Task = async (payload, helpers) => {
+        try {
+          await handler(payload);
+        } catch (error) {
+          if (helpers.job.attempts >= helpers.job.max_attempts) {
+            await giveUp?.(name, payload, error).catch((giveUpError: unknown) => log.error({ err: giveUpError, task: name }, 'could not record a task given up'));
+          }
+          throw error;
+        }
       };
       taskList[name] = task;
     }
@@ -73,7 +89,9 @@ export class WorkQueue {
       this.workerIds.add(worker.workerId);
     });
     this.runner.events.on('job:error', ({ job, error }) => {
-      log.warn({ task: job.task_identifier, attempts: job.attempts, err: error }, 'background job failed; it will be retried');
+      const last = job.attempts >= job.max_attempts;
+      log.warn({ task: job.task_identifier, attempts: job.attempts, maxAttempts: job.max_attempts, err: error },
+        last ? 'background job failed on its last attempt; given up' : 'background job failed; it will be retried');
     });
     const beatEvery = this.options.heartbeatMs ?? 2000;
     this.timer = setInterval(() => {
@@ -97,7 +115,7 @@ export class WorkQueue {
 
   private async sweep(): Promise<void> {
     const { db, queue, log } = this.options;
-    const stale = await queue.staleWorkers(db, Date.now() - (this.options.staleAfterMs ?? 10_000));
+    const stale = await queue.staleWorkers(db, Date.now() - (this.options.staleAfterMs ?? WORKER_STALE_AFTER_MS));
     if (stale.length === 0 || !this.utils) return;
     await this.utils.forceUnlockWorkers(stale);
     await queue.forget(db, stale);

@@ -55,6 +55,7 @@ export function parseSbatchOutput(stdout: string): string {
 }
 
 export class SlurmScheduler implements Scheduler {
+  readonly name = 'Slurm';
   private readonly runner: CommandRunner;
   private readonly log: Logger;
   private readonly defaultPartition?: string;
