@@ -96,7 +96,7 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['gateway_id', 'created_at']);
     t.index(['cluster_id', 'state']);
   });
-  // The two idempotency keys of a submit (API.md): a client token, or Airavata's own ids.
+  // The two idempotency keys of a submit: a client token, or Airavata's own ids.
   await knex.raw(
     'CREATE UNIQUE INDEX jobs_client_token_key ON jobs (gateway_id, client_token) WHERE client_token IS NOT NULL',
   );

@@ -10,7 +10,9 @@ import * as m006 from './006_dispatch_attempts';
 import * as m007 from './007_outbox_parking';
 import * as m008 from './008_job_spec_bytes';
 import * as m009 from './009_application_prefix_unique';
+import * as m010 from './010_host_keys';
 import * as m011 from './011_dispatch_claims';
+import * as m012 from './012_outbox_drain_lease';
 
 export interface Migration {
   name: string;
@@ -28,5 +30,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '007_outbox_parking', ...m007 },
   { name: '008_job_spec_bytes', ...m008 },
   { name: '009_application_prefix_unique', ...m009 },
+  { name: '010_host_keys', ...m010 },
   { name: '011_dispatch_claims', ...m011 },
+  { name: '012_outbox_drain_lease', ...m012 },
 ];

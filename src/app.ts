@@ -1,5 +1,5 @@
 // Builds the running service from its configuration: database, stores, services, Thrift server.
-// The one place that calls `new` on a store or a service (STYLE.md: one composition root).
+// The one place that calls `new` on a store or a service (one composition root).
 import { chmodSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { AnsibleRunnerBridge } from './ansible/bridge';

@@ -1,5 +1,5 @@
 // Every setting of the service, read once from the environment and checked before anything starts.
-// The names are the contract of API.md: acceptance checks start the service with them.
+// The names are part of the service's contract (README, Configuration): acceptance checks start the service with them.
 import * as path from 'node:path';
 
 export type ThriftTransport = 'buffered' | 'framed';

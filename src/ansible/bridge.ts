@@ -1,7 +1,7 @@
 // AnsibleRunner on the ansible-runner CLI: one subprocess and one fresh private data dir per run,
 // task events streamed from `ansible-runner run --json` as they happen.
 //
-// Subprocess discipline (STYLE.md 7): argv arrays only; the child leads its own process group and a
+// Subprocess discipline: argv arrays only; the child leads its own process group and a
 // cancel or timeout kills that group and every session its descendants made (see processTree.ts);
 // secrets go to 0600 files in the run dir, never argv, env or logs, and are removed after the run.
 import { existsSync, readFileSync } from 'node:fs';

@@ -16,8 +16,6 @@ export interface ClusterCapacity {
   nodes: NodeCapacity[];
   /** CPUs held by our jobs that are queued or running there. */
   busyCpus: number;
-  /** Longest wall time the cluster allows, in minutes; undefined means no limit. */
-  maxWallMinutes?: number;
 }
 
 export interface JobNeeds {
@@ -66,9 +64,6 @@ export function misfits(cluster: ClusterCapacity, needs: JobNeeds): FieldError[]
   const maxMemory = Math.max(0, ...cluster.nodes.map((node) => node.memoryMb));
   if (needs.memoryMb !== undefined && needs.memoryMb > maxMemory) {
     errors.push({ field: 'spec.totalPhysicalMemory', message: `${needs.memoryMb} MB per node asked, ${label} nodes have at most ${maxMemory} MB` });
-  }
-  if (needs.wallMinutes !== undefined && cluster.maxWallMinutes !== undefined && needs.wallMinutes > cluster.maxWallMinutes) {
-    errors.push({ field: 'spec.wallTimeLimit', message: `${needs.wallMinutes} min asked, ${label} allows ${cluster.maxWallMinutes}` });
   }
   return errors;
 }

@@ -1,5 +1,5 @@
 // The service's own model, free of Thrift types (a gRPC face may be asked for later). Enum-like
-// values are the names of API.md and AIRAVATA.md; src/rpc/ converts them to and from wire numbers.
+// values are the names of the IDL (thrift-idl/) and of Airavata (docs/airavata-mapping.md); src/rpc/ converts them to and from wire numbers.
 
 export const JOB_STATES = [
   'SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE', 'CANCELED', 'FAILED', 'SUSPENDED', 'UNKNOWN', 'NON_CRITICAL_FAIL',

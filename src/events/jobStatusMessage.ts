@@ -1,4 +1,4 @@
-// The wire forms of a job-status event toward Airavata (AIRAVATA.md, "How Airavata learns a
+// The wire forms of a job-status event toward Airavata (docs/airavata-mapping.md, "How Airavata learns a
 // job's state"): the Thrift-binary Message on RabbitMQ's status_exchange, and the JSON record of
 // Airavata's real-time monitor. Pure functions; the publisher and the tests share them.
 import * as thrift from 'thrift';

@@ -1,6 +1,7 @@
-// SQL on job_event_outbox (migrations 004, 007). Rows are written by JobStore in the transaction of
-// the state change they report; only the publisher reads, deletes and parks them. A parked row is
-// one no sink can ever take: it stays for an operator to read, and is no longer waiting.
+// SQL on job_event_outbox and its drain lease (migrations 004, 007, 012). Rows are written by
+// JobStore in the transaction of the state change they report; only the publisher holding the
+// drain lease reads, deletes and parks them. A parked row is one no sink can ever take: it stays
+// for an operator to read, and is no longer waiting.
 import type { JobState } from '../domain/types';
 import type { Queryable } from '../store/db';
 
@@ -48,21 +49,45 @@ function toEvent(row: OutboxRow): OutboxEvent {
 }
 
 export class OutboxStore {
-  /** Whether anything waits: a cheap check run before opening a draining transaction. */
+  /** Whether anything waits: a cheap check run before claiming the drain lease. */
   async any(db: Queryable): Promise<boolean> {
     const row = await db('job_event_outbox').select('id').whereNull('parked_at').orderBy('id').first<{ id: number } | undefined>();
     return row !== undefined;
   }
 
   /**
-   * Takes the drain lock for the rest of the transaction, or returns false when another process
-   * (a second replica) is draining. One drainer at a time keeps every job's events in order on
-   * the wire; a transaction-scoped lock is released by commit, rollback or a lost connection.
+   * Takes the drain lease (migration 012) for leaseMs, or renews it when it is already ours; false
+   * while another publisher holds one that has not expired. One drainer at a time keeps every
+   * job's events in order on the wire. One statement, committed at once: nothing stays locked
+   * while the holder delivers. The upsert also recreates the row should it ever be missing.
    */
-  async tryLockDrain(tx: Queryable): Promise<boolean> {
-    const result = await tx.raw<{ rows: { locked: boolean }[] }>(
-      `SELECT pg_try_advisory_xact_lock(hashtext('airavata-metascheduler.job_event_outbox')) AS locked`);
-    return result.rows[0]?.locked === true;
+  async claimDrainLease(db: Queryable, holder: string, leaseMs: number): Promise<boolean> {
+    const result = await db.raw<{ rows: unknown[] }>(
+      `INSERT INTO job_event_outbox_lease AS lease (singleton, holder, expires_at)
+       VALUES (true, ?, clock_timestamp() + make_interval(secs => ?))
+       ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+       WHERE lease.holder = excluded.holder OR lease.holder IS NULL OR lease.expires_at < clock_timestamp()
+       RETURNING lease.holder`,
+      [holder, leaseMs / 1000]);
+    return result.rows.length === 1;
+  }
+
+  /**
+   * Extends the lease only while it is still ours: false once another publisher claimed it. Inside
+   * a transaction the row stays locked until commit, so nobody can take over between this check
+   * and the commit of what the holder records.
+   */
+  async renewDrainLease(db: Queryable, holder: string, leaseMs: number): Promise<boolean> {
+    const result = await db.raw<{ rows: unknown[] }>(
+      `UPDATE job_event_outbox_lease SET expires_at = clock_timestamp() + make_interval(secs => ?)
+       WHERE holder = ? RETURNING holder`,
+      [leaseMs / 1000, holder]);
+    return result.rows.length === 1;
+  }
+
+  /** Gives the lease up, if still ours, so another replica can drain at once. */
+  async releaseDrainLease(db: Queryable, holder: string): Promise<void> {
+    await db.raw(`UPDATE job_event_outbox_lease SET holder = NULL, expires_at = '-infinity' WHERE holder = ?`, [holder]);
   }
 
   /** The oldest waiting (not parked) events, in id order. */

@@ -11,8 +11,14 @@
 // same job are not held back either: each goes out if it can (one that cannot is parked too), so
 // Airavata may miss the parked state of that job but never sees its states out of order, because
 // a parked event is never sent afterwards.
+//
+// Replicas take turns through a drain lease (DrainLease), and nothing is held in Postgres while the
+// sinks work: a round claims or renews the lease in one statement, reads its batch, delivers it,
+// and records the outcome in one short transaction that first checks the lease is still ours. A
+// replica that dies stops renewing, and another takes over once its lease lapses.
 import type { Logger } from '../log';
 import type { Db } from '../store/db';
+import { DRAIN_LEASE_MS, DrainLease } from './drainLease';
 import type { JobEvent } from './jobStatusMessage';
 import { KafkaRestSink } from './kafkaRestSink';
 import { OutboxStore } from './outboxStore';
@@ -38,7 +44,11 @@ export interface JobEventPublisherOptions {
   reconnectMaxMs?: number;
   /** Longest wait for the broker's confirms of a batch. Default 15 s. */
   confirmTimeoutMs?: number;
+  /** How long the drain lease lasts unless renewed: how soon a dead replica is taken over. Default 10 s. */
+  drainLeaseMs?: number;
   outbox?: OutboxStore;
+  /** Delivers through these instead of the sinks amqpUrl and kafkaRestUrl name (tests). */
+  sinks?: readonly EventSink[];
 }
 
 type Round =
@@ -46,10 +56,23 @@ type Round =
   | { kind: 'progress' }
   | { kind: 'failed'; failures: { sink: string; error: Error }[]; waitingInBatch: number };
 
+/** What the sinks made of one batch, to be recorded once the lease is confirmed ours. */
+interface BatchOutcome {
+  batch: JobEvent[];
+  /** Taken by every sink: deleted. */
+  done: JobEvent[];
+  /** Outbox id -> why a sink can never take that event: parked. */
+  parked: Map<number, string>;
+  /** Still waiting for a sink that failed: counted as a failed attempt. */
+  left: JobEvent[];
+  failures: { sink: string; error: Error }[];
+}
+
 export class JobEventPublisher {
   private readonly db: Db;
   private readonly log: Logger;
   private readonly outbox: OutboxStore;
+  private readonly lease: DrainLease;
   private readonly sinks: EventSink[];
   /**
    * Per sink, ids of outbox events it already took that are still in the outbox (another sink
@@ -77,10 +100,13 @@ export class JobEventPublisher {
     this.pollIntervalMs = options.pollIntervalMs ?? 200;
     this.reconnectMinMs = options.reconnectMinMs ?? 500;
     this.reconnectMaxMs = Math.max(options.reconnectMaxMs ?? 30_000, this.reconnectMinMs);
-    this.sinks = [new RabbitSink({ url: options.amqpUrl, log: this.log, confirmTimeoutMs: options.confirmTimeoutMs })];
+    this.lease = new DrainLease(this.db, this.outbox, options.drainLeaseMs ?? DRAIN_LEASE_MS);
+    this.sinks = options.sinks
+      ? [...options.sinks]
+      : [new RabbitSink({ url: options.amqpUrl, log: this.log, confirmTimeoutMs: options.confirmTimeoutMs })];
     this.secretUrls = [options.amqpUrl];
     if (options.kafkaRestUrl !== undefined && options.kafkaTopic) {
-      this.sinks.push(new KafkaRestSink({ url: options.kafkaRestUrl, topic: options.kafkaTopic }));
+      if (!options.sinks) this.sinks.push(new KafkaRestSink({ url: options.kafkaRestUrl, topic: options.kafkaTopic }));
       this.secretUrls.push(options.kafkaRestUrl);
     }
     for (const sink of this.sinks) this.taken.set(sink, new Set());
@@ -94,12 +120,21 @@ export class JobEventPublisher {
     this.running = this.loop();
   }
 
-  /** Finishes the round in flight (bounded by the sinks' timeouts), then closes connections. */
+  /**
+   * Finishes the round in flight (bounded by the sinks' timeouts), releases the drain lease so
+   * another replica takes over at once rather than when it lapses, then closes connections.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     this.wake?.();
+    const wasRunning = this.running !== undefined;
     await this.running;
     this.running = undefined;
+    if (wasRunning) {
+      await this.lease.release().catch((error: unknown) => {
+        this.log.warn({ err: this.scrub(asError(error).message) }, 'job-event drain lease not released: it lapses on its own');
+      });
+    }
     await Promise.all(this.sinks.map((sink) => sink.close()));
   }
 
@@ -131,66 +166,83 @@ export class JobEventPublisher {
     }
   }
 
-  /** One batch through every sink. */
+  /** One batch through every sink, with nothing held in Postgres while the sinks work. */
   private async round(): Promise<Round> {
     if (!(await this.outbox.any(this.db))) return { kind: 'idle' };
-    // Connect before opening the transaction, so a slow connect does not hold it.
-    const unprepared = new Map<EventSink, Error>();
-    for (const sink of this.sinks) {
-      await sink.prepare().catch((error: unknown) => unprepared.set(sink, asError(error)));
-    }
-    const parkedEvents: { event: JobEvent; reason: string }[] = [];
-    const outcome = await this.db.transaction(async (tx): Promise<Round> => {
-      if (!(await this.outbox.tryLockDrain(tx))) return { kind: 'idle' };
-      const batch = await this.outbox.takeBatch(tx, this.batchSize);
-      if (batch.length === 0) return { kind: 'idle' };
-      this.forgetGone(batch);
-      const failures: { sink: string; error: Error }[] = [];
-      // Outbox id -> why a sink can never take that event.
-      const parked = new Map<number, string>();
-      for (const sink of this.sinks) {
-        const taken = this.taken.get(sink) ?? new Set<number>();
-        // An event another sink refused for good is parked anyway: not worth sending here.
-        const pending = batch.filter((event) => !taken.has(event.id) && !parked.has(event.id));
-        if (pending.length === 0) continue;
-        const notReady = unprepared.get(sink);
-        if (notReady) {
-          failures.push({ sink: sink.name, error: notReady });
-          continue;
-        }
-        const result: Delivery = await sink.deliver(pending)
-          .catch((error: unknown) => ({ delivered: 0, error: asError(error) }));
-        for (const [id, error] of result.rejected ?? []) parked.set(id, `${sink.name}: ${this.scrub(error.message)}`);
-        for (const event of pending.slice(0, result.delivered)) {
-          if (!result.rejected?.has(event.id)) taken.add(event.id);
-        }
-        if (result.error) failures.push({ sink: sink.name, error: result.error });
-      }
-      const done = batch.filter((event) => !parked.has(event.id)
-        && this.sinks.every((sink) => this.taken.get(sink)?.has(event.id)));
+    // Another replica is draining; should it have died, its lease lapses within drainLeaseMs.
+    if (!(await this.lease.claim())) return { kind: 'idle' };
+    const outcome = await this.lease.renewedDuring(() => this.deliverBatch());
+    if (outcome === undefined) return { kind: 'idle' };
+    const { batch, done, parked, left, failures } = outcome;
+    const recorded = await this.db.transaction(async (tx): Promise<boolean> => {
+      // Lost while the sinks worked (a stall longer than the lease, Postgres out of reach): the new
+      // holder reads these rows again and delivers them again, so record nothing. That is
+      // at-least-once delivery, as after a crash mid-batch: a resend carries the same AMQP message
+      // id, JOB_<jobId>_<outbox id> (messageId()), by which Airavata's consumers drop a repeat.
+      if (!(await this.lease.stillOurs(tx))) return false;
       await this.outbox.delete(tx, done.map((event) => event.id));
       await this.outbox.park(tx, parked, Date.now());
-      for (const event of batch) {
-        const reason = parked.get(event.id);
-        if (reason !== undefined) parkedEvents.push({ event, reason });
+      if (failures.length > 0) {
+        const text = failures.map(({ sink, error }) => `${sink}: ${this.scrub(error.message)}`).join('; ');
+        await this.outbox.recordFailure(tx, left.map((event) => event.id), text);
       }
-      for (const set of this.taken.values()) {
-        for (const event of done) set.delete(event.id);
-        for (const id of parked.keys()) set.delete(id);
-      }
-      if (failures.length === 0) return { kind: 'progress' };
-      const left = batch.filter((event) => !done.includes(event) && !parked.has(event.id));
-      const text = failures.map(({ sink, error }) => `${sink}: ${this.scrub(error.message)}`).join('; ');
-      await this.outbox.recordFailure(tx, left.map((event) => event.id), text);
-      return { kind: 'failed', failures, waitingInBatch: left.length };
+      return true;
     });
+    if (!recorded) {
+      this.log.warn({ events: batch.length },
+        'job-event drain lease lost during delivery: nothing recorded, the new holder sends these events again');
+      return { kind: 'idle' };
+    }
+    for (const set of this.taken.values()) {
+      for (const event of done) set.delete(event.id);
+      for (const id of parked.keys()) set.delete(id);
+    }
     // Once, after the commit: a parked row is never taken again.
-    for (const { event, reason } of parkedEvents) {
+    for (const event of batch) {
+      const reason = parked.get(event.id);
+      if (reason === undefined) continue;
       this.log.error({
         outboxId: event.id, jobId: event.jobId, gatewayId: event.gatewayId, state: event.state, reason,
       }, 'job event parked: it can never be delivered; later events go on without it');
     }
-    return outcome;
+    if (failures.length === 0) return { kind: 'progress' };
+    return { kind: 'failed', failures, waitingInBatch: left.length };
+  }
+
+  /** Reads the oldest waiting events and offers them to every sink; undefined when none wait. */
+  private async deliverBatch(): Promise<BatchOutcome | undefined> {
+    const unprepared = new Map<EventSink, Error>();
+    for (const sink of this.sinks) {
+      await sink.prepare().catch((error: unknown) => unprepared.set(sink, asError(error)));
+    }
+    const batch = await this.outbox.takeBatch(this.db, this.batchSize);
+    if (batch.length === 0) return undefined;
+    this.forgetGone(batch);
+    const failures: { sink: string; error: Error }[] = [];
+    const parked = new Map<number, string>();
+    for (const sink of this.sinks) {
+      const taken = this.taken.get(sink) ?? new Set<number>();
+      // An event another sink refused for good is parked anyway: not worth sending here.
+      const pending = batch.filter((event) => !taken.has(event.id) && !parked.has(event.id));
+      if (pending.length === 0) continue;
+      const notReady = unprepared.get(sink);
+      if (notReady) {
+        failures.push({ sink: sink.name, error: notReady });
+        continue;
+      }
+      const result: Delivery = await sink.deliver(pending)
+        .catch((error: unknown) => ({ delivered: 0, error: asError(error) }));
+      for (const [id, error] of result.rejected ?? []) parked.set(id, `${sink.name}: ${this.scrub(error.message)}`);
+      // What a sink took stays true whatever becomes of the lease: it is not sent that sink again.
+      for (const event of pending.slice(0, result.delivered)) {
+        if (!result.rejected?.has(event.id)) taken.add(event.id);
+      }
+      if (result.error) failures.push({ sink: sink.name, error: result.error });
+    }
+    const done = batch.filter((event) => !parked.has(event.id)
+      && this.sinks.every((sink) => this.taken.get(sink)?.has(event.id)));
+    const left = batch.filter((event) => !done.includes(event) && !parked.has(event.id));
+    return { batch, done, parked, left, failures };
   }
 
   /**

@@ -1,6 +1,6 @@
 // Our playbooks are lint-clean (Debian's ansible-lint, production profile) and parse.
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PLAYBOOK_DIR } from '../../src/app';
 
@@ -25,8 +25,24 @@ describe('playbooks/', () => {
     expect(check.status).toBe(0);
   });
 
-  it('puts every role tunable in its defaults', () => {
+  it('defines every variable a role names after itself in its defaults (or registers or sets it)', () => {
     const roles = readdirSync(path.join(PLAYBOOK_DIR, 'roles'));
-    for (const role of roles) expect(readdirSync(path.join(PLAYBOOK_DIR, 'roles', role))).toContain('defaults');
+    const undefinedVars: string[] = [];
+    for (const role of roles) {
+      const dir = path.join(PLAYBOOK_DIR, 'roles', role);
+      const text = (sub: string) => (existsSync(path.join(dir, sub))
+        ? readdirSync(path.join(dir, sub)).map((f) => readFileSync(path.join(dir, sub, f), 'utf8')).join('\n') : '');
+      const defaults = text('defaults');
+      const body = `${text('tasks')}\n${text('templates')}\n${text('handlers')}`;
+      const own = new RegExp(`\\b${role}_[a-z0-9_]+\\b`, 'g');
+      const defined = new Set([
+        ...[...defaults.matchAll(/^([a-z0-9_]+):/gm)].map((m) => m[1]),
+        ...[...body.matchAll(/register:\s*([a-z0-9_]+)/g)].map((m) => m[1]),
+        ...[...body.matchAll(/^\s+([a-z0-9_]+):\s*(?:>-|"|\||\S)/gm)].map((m) => m[1]).filter((name) => name.startsWith(`${role}_`)),
+      ]);
+      for (const name of new Set(body.match(own) ?? [])) if (!defined.has(name)) undefinedVars.push(`${role}: ${name}`);
+      expect(defaults.length).toBeGreaterThan(0);
+    }
+    expect(undefinedVars).toEqual([]);
   });
 });

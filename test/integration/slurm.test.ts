@@ -272,27 +272,4 @@ describe('SlurmScheduler on real Slurm', () => {
     // Slurm logs ExitCode=0:0 for it (written when slurmctld ends the job): no exit code is claimed.
     expect(timeout.exitCode).toBeUndefined();
   }, 180_000);
-
-  it('measures sbatch submissions per second: submit() vs a raw sbatch loop', async () => {
-    const count = 50;
-    const ours: string[] = [];
-    const t0 = performance.now();
-    for (let i = 0; i < count; i += 1) ours.push(await scheduler.submit(batchJob({ command: ['true'] })));
-    const oursMs = performance.now() - t0;
-    const raw: string[] = [];
-    const t1 = performance.now();
-    for (let i = 0; i < count; i += 1) {
-      const result = await execa('sbatch', ['--parsable', '--job-name=raw-rate', `--output=${base}/raw-%j.out`, '--wrap', 'true'], { reject: false });
-      if (result.exitCode !== 0) throw new Error(`sbatch: ${result.stderr}`);
-      raw.push(result.stdout.trim());
-    }
-    const rawMs = performance.now() - t1;
-    console.log(
-      `sbatch rate, ${count} sequential submissions: submit() ${(count / (oursMs / 1000)).toFixed(1)}/s ` +
-      `(${(oursMs / count).toFixed(1)} ms each), raw sbatch --wrap true ${(count / (rawMs / 1000)).toFixed(1)}/s ` +
-      `(${(rawMs / count).toFixed(1)} ms each)`,
-    );
-    for (const id of [...ours, ...raw]) await scheduler.cancel(id);
-    expect(new Set([...ours, ...raw]).size).toBe(2 * count);
-  }, 120_000);
 });

@@ -1,4 +1,4 @@
-// Slurm's job states and exit codes in our terms (AIRAVATA.md, "Slurm -> JobState"). Pure.
+// Slurm's job states and exit codes in our terms (docs/airavata-mapping.md, "Slurm states"). Pure.
 import type { JobState } from '../../domain/types';
 
 const STATE_MAP: Record<string, JobState> = {
