@@ -19,6 +19,7 @@ import { createLogger } from '../../src/log';
 import { base, ms } from '../../src/rpc/wire';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { buildMpiProgram } from '../support/mpiProgram';
 import { authz, TEST_SECRET } from '../support/tokens';
 
 jest.setTimeout(15 * 60_000);
@@ -90,20 +91,7 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'ms-slurm-e2e-'));
     port = await freePort();
     token = await authz('gw-slurm', 'operator');
-    // A real MPI program that communicates: a reduction of the ranks, printed by rank 0. Built
-    // where the gateway's account may run it (the service's data dir is closed to it).
-    const programs = mkdtempSync(path.join(tmpdir(), 'ms-slurm-e2e-bin-'));
-    chmodSync(programs, 0o755);
-    const source = path.join(programs, 'reduce.c');
-    writeFileSync(source, [
-      '#include <mpi.h>', '#include <stdio.h>',
-      'int main(int argc, char **argv) { int rank, size, sum = 0; MPI_Init(&argc, &argv);',
-      '  MPI_Comm_rank(MPI_COMM_WORLD, &rank); MPI_Comm_size(MPI_COMM_WORLD, &size);',
-      '  MPI_Reduce(&rank, &sum, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);',
-      '  if (rank == 0) printf("ranks=%d sum=%d\\n", size, sum); MPI_Finalize(); return 0; }', '',
-    ].join('\n'));
-    mpiProgram = path.join(programs, 'reduce');
-    execFileSync('mpicc', ['-o', mpiProgram, source]);
+    mpiProgram = buildMpiProgram();
     await start();
   });
 

@@ -5,7 +5,8 @@
 // (someone else's test may be using it) and never touches a Slurm it did not build.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { buildMpiProgram } from '../../support/mpiProgram';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { mintHs256Token } from '../../../src/auth/mintToken';
@@ -94,7 +95,7 @@ export class SlurmSession {
       accessToken: this.accessToken, claimsMap: new Map([['gatewayID', this.gatewayId], ['userName', this.userName]]),
     });
     this.dataDir = mkdtempSync(path.join(tmpdir(), 'ms-interop-jobs-'));
-    this.mpiProgram = buildMpiProgram(this.dataDir);
+    this.mpiProgram = buildMpiProgram();
     this.database = await createTestDatabase({ migrate: false });
     this.service = await startServiceProcess({
       DATABASE_URL: this.database.url, DATA_DIR: this.dataDir, THRIFT_PORT: '0', AUTH_HS256_SECRET: TEST_SECRET,
@@ -166,17 +167,3 @@ export class SlurmSession {
   }
 }
 
-/** A real MPI program that communicates: a reduction of the ranks, printed by rank 0. */
-export function buildMpiProgram(dir: string): string {
-  const source = path.join(dir, 'reduce.c');
-  writeFileSync(source, [
-    '#include <mpi.h>', '#include <stdio.h>',
-    'int main(int argc, char **argv) { int rank, size, sum = 0; MPI_Init(&argc, &argv);',
-    '  MPI_Comm_rank(MPI_COMM_WORLD, &rank); MPI_Comm_size(MPI_COMM_WORLD, &size);',
-    '  MPI_Reduce(&rank, &sum, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);',
-    '  if (rank == 0) printf("ranks=%d sum=%d\\n", size, sum); MPI_Finalize(); return 0; }', '',
-  ].join('\n'));
-  const program = path.join(dir, 'reduce');
-  execFileSync('mpicc', ['-o', program, source]);
-  return program;
-}
