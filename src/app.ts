@@ -22,7 +22,10 @@ import { GatewayKeyStore } from './store/gatewayKeyStore';
 import { SecretBox } from './secrets/secretBox';
 import { GatewayKeys } from './services/gatewayKeys';
 import { LocalCommandRunner } from './exec/commandRunner';
-import { UnsupportedError } from './domain/errors';
+import { HostKeyPins } from './exec/hostKeys';
+import { SshRunnerPool } from './exec/sshRunnerPool';
+import { HostKeyStore } from './store/hostKeyStore';
+import { nodeRunners } from './workflows/nodeRunners';
 import { defaultKinds } from './kinds/registry';
 import { defaultProviders } from './providers/registry';
 import { DriverAccess } from './workflows/clusterAccess';
@@ -74,12 +77,14 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const commands = new LocalCommandRunner();
     const providers = defaultProviders();
     const kinds = defaultKinds({ log: log.child({ component: 'slurm' }) });
+    // One SSH connection per host, with the gateway's key; host keys pinned at first contact.
+    const ssh = new SshRunnerPool({
+      privateKey: (gatewayId) => gatewayKeys.privateKey(gatewayId),
+      pins: new HostKeyPins({ db, store: new HostKeyStore() }),
+    });
     const access = new DriverAccess({
       kinds,
-      runners: (_cluster, node) => {
-        if (node.address === 'localhost') return commands;
-        throw new UnsupportedError('dispatch', `the controller ${node.address} is not this machine; remote controllers are not available in this version`);
-      },
+      runners: nodeRunners(commands, ssh),
       sshPrivateKey: (gatewayId) => gatewayKeys.privateKey(gatewayId),
     });
     const workQueue = new WorkQueue({ connectionString: databaseUrl, db, queue, log, concurrency: config.workerConcurrency });
@@ -145,6 +150,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         for (const [name, step] of [
           ['background workers', () => workQueue.stop()],
           ['event publisher', async () => events?.stop()],
+          ['ssh connections', () => ssh.close()],
           ['database pool', () => db.destroy()],
           ['embedded Postgres', async () => embedded?.stop()],
         ] as const) {

@@ -8,8 +8,9 @@
 // records its workers with a heartbeat, and every process sweeps: workers that stopped beating
 // have their jobs unlocked (the library's forceUnlockWorkers), so a killed service's work resumes
 // within seconds of any process running again.
+import { EventEmitter } from 'node:events';
 import {
-  Logger as GraphileLogger, makeWorkerUtils, run, type Runner, type Task, type TaskList, type WorkerUtils,
+  Logger as GraphileLogger, makeWorkerUtils, run, type Runner, type Task, type TaskList, type WorkerEvents, type WorkerUtils,
 } from 'graphile-worker';
 import type { Logger } from '../log';
 import { withSchemaLock, type Db } from '../store/db';
@@ -77,6 +78,12 @@ export class WorkQueue {
       taskList[name] = task;
     }
     await this.sweep();
+    // Listen before run() creates the workers: their 'worker:create' events fire inside run(),
+    // and a worker missed here would never beat, so its jobs would look abandoned.
+    const events: WorkerEvents = new EventEmitter();
+    events.on('worker:create', ({ worker }) => {
+      this.workerIds.add(worker.workerId);
+    });
     this.runner = await run({
       connectionString: this.options.connectionString,
       concurrency: this.options.concurrency ?? 4,
@@ -84,9 +91,7 @@ export class WorkQueue {
       noHandleSignals: true,
       taskList,
       logger: graphileLogger(log),
-    });
-    this.runner.events.on('worker:create', ({ worker }) => {
-      this.workerIds.add(worker.workerId);
+      events,
     });
     this.runner.events.on('job:error', ({ job, error }) => {
       const last = job.attempts >= job.max_attempts;

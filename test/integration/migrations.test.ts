@@ -4,8 +4,8 @@ import { migrateLatest } from '../../src/store/db';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const EXPECTED_TABLES = [
-  'allocations', 'applications', 'cluster_events', 'cluster_failures', 'clusters', 'gateway_keys', 'idempotency_keys', 'job_event_outbox',
-  'job_statuses', 'jobs',
+  'allocations', 'applications', 'cluster_events', 'cluster_failures', 'clusters', 'gateway_keys', 'host_keys', 'idempotency_keys',
+  'job_event_outbox', 'job_event_outbox_lease', 'job_statuses', 'jobs',
   'nodes',
   'worker_heartbeats',
 ];
