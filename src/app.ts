@@ -134,7 +134,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       // Monitor ticks and placement re-queue themselves: nothing is left stranded by one given up.
     });
     if (config.backgroundWorkers) await recoverWork({ db, clusters, jobs, queue, log });
-    // Every replica publishes; the outbox's drain lock lets one at a time.
+    // Every replica publishes; the outbox's drain lease lets one at a time.
     events?.start();
     log.info(`listening on ${config.thriftHost}:${rpc.port}`);
 

@@ -175,10 +175,11 @@ export class JobEventPublisher {
     if (outcome === undefined) return { kind: 'idle' };
     const { batch, done, parked, left, failures } = outcome;
     const recorded = await this.db.transaction(async (tx): Promise<boolean> => {
-      // Lost while the sinks worked (a stall longer than the lease, Postgres out of reach): the new
-      // holder reads these rows again and delivers them again, so record nothing. That is
-      // at-least-once delivery, as after a crash mid-batch: a resend carries the same AMQP message
-      // id, JOB_<jobId>_<outbox id> (messageId()), by which Airavata's consumers drop a repeat.
+      // Taken over while the sinks worked (this process stalled, or its renewals did not reach
+      // Postgres, for longer than the lease): the new holder reads these rows again and delivers
+      // them again, so record nothing. That is at-least-once delivery, as after a crash mid-batch:
+      // a resend carries the same AMQP message id, JOB_<jobId>_<outbox id> (messageId()), by
+      // which Airavata's consumers drop a repeat.
       if (!(await this.lease.stillOurs(tx))) return false;
       await this.outbox.delete(tx, done.map((event) => event.id));
       await this.outbox.park(tx, parked, Date.now());

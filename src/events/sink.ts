@@ -23,7 +23,7 @@ export interface EventSink {
   /** Names the sink in logs and in the outbox's last_error. */
   readonly name: string;
   /**
-   * Makes the sink ready (connects), before the publisher opens its draining transaction; throws
+   * Makes the sink ready (connects), before the publisher delivers (nothing is held in Postgres meanwhile); throws
    * when it cannot. Idempotent: a ready sink returns at once.
    */
   prepare(): Promise<void>;

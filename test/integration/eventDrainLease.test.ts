@@ -139,7 +139,7 @@ describe('the job-event drain lease', () => {
 
   function replica(db: Db, sink: EventSink, options: Partial<JobEventPublisherOptions> = {}): JobEventPublisher {
     const started = new JobEventPublisher({
-      db, amqpUrl: 'amqp://unused.invalid', log: process.env.LEASE_DEBUG ? createLogger('debug', { write: (l: string) => { require('fs').appendFileSync('/tmp/lease.log', l); } }) : createLogger('silent'), sinks: [sink],
+      db, amqpUrl: 'amqp://unused.invalid', log: createLogger('silent'), sinks: [sink],
       pollIntervalMs: 20, reconnectMinMs: 50, reconnectMaxMs: 200, ...options,
     });
     publishers.push(started);
@@ -174,9 +174,7 @@ describe('the job-event drain lease', () => {
 
   afterEach(async () => {
     for (const stall of openStalls.splice(0)) stall.release();
-    if (process.env.LEASE_DEBUG) require('fs').appendFileSync('/tmp/lease.log', 'afterEach\n');
-    await Promise.all(publishers.splice(0).map((publisher, i) => publisher.stop().then(() => { if (process.env.LEASE_DEBUG) require('fs').appendFileSync('/tmp/lease.log', `stopped ${i}\n`); })));
-    if (process.env.LEASE_DEBUG) require('fs').appendFileSync('/tmp/lease.log', 'stopped all\n');
+    await Promise.all(publishers.splice(0).map((publisher) => publisher.stop()));
     await Promise.all(pools.splice(0).map((pool) => pool.destroy()));
     await database.db('job_event_outbox').delete();
     await database.db('job_event_outbox_lease').update({ holder: null, expires_at: database.db.raw("'-infinity'") });
@@ -224,11 +222,6 @@ describe('the job-event drain lease', () => {
   it('lets one replica deliver at a time, in order, and another take over when the holder dies', async () => {
     const leaseMs = 600;
     const wire = new Wire(10);
-    const dbgTimer = process.env.LEASE_DEBUG ? setInterval(() => {
-      void database.db.raw("SELECT pid, application_name, state, wait_event_type, wait_event, left(query, 100) AS q, xact_start FROM pg_stat_activity WHERE datname = current_database()")
-        .then((r: { rows: unknown[] }) => require('fs').appendFileSync('/tmp/lease.log', `${Date.now()} inFlight=${wire.inFlight} starts=${JSON.stringify(wire.starts.slice(-3))} received=${wire.received.length} ${JSON.stringify(r.rows)}\n`));
-      void database.db.raw('SELECT holder, expires_at, now() FROM job_event_outbox_lease').then((r: { rows: unknown[] }) => require('fs').appendFileSync('/tmp/lease.log', `lease ${JSON.stringify(r.rows)}\n`));
-    }, 3000) : undefined;
     const dbs = { a: replicaDb(`lease-${run}-a`), b: replicaDb(`lease-${run}-b`) };
     replica(dbs.a, new WireSink(wire, 'a'), { drainLeaseMs: leaseMs });
     replica(dbs.b, new WireSink(wire, 'b'), { drainLeaseMs: leaseMs });
@@ -279,16 +272,7 @@ describe('the job-event drain lease', () => {
       await waitFor('an empty outbox', async () => (await waitingCount()) === 0);
     } finally {
       stall.release();
-      const dbg = (m: string): void => { if (process.env.LEASE_DEBUG) require('fs').appendFileSync('/tmp/lease.log', `${m}\n`); };
-      dbg(`holder=${holder} body done, awaiting destroy`);
-      const watchdog = setTimeout(() => {
-        void database.db.raw("SELECT pid, application_name, state, wait_event_type, wait_event, left(query, 120) AS q, xact_start FROM pg_stat_activity WHERE datname = current_database()")
-          .then((r: { rows: unknown[] }) => dbg(JSON.stringify(r.rows)));
-      }, 8000);
       await destroyed;
-      clearTimeout(watchdog);
-      dbg('destroyed');
-      clearInterval(dbgTimer);
     }
   });
 
