@@ -10,6 +10,8 @@ export async function up(knex: Knex): Promise<void> {
     // e.g. ssh-ed25519, and OpenSSH's "SHA256:<base64 without padding>" of the key blob.
     t.text('key_type').notNullable();
     t.text('fingerprint').notNullable();
+    // The key itself (base64 of its wire form): Ansible's OpenSSH gets a known_hosts line from it.
+    t.text('public_key');
     t.bigInteger('pinned_at').notNullable();
     t.primary(['gateway_id', 'host', 'port']);
   });

@@ -78,14 +78,13 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const providers = defaultProviders();
     const kinds = defaultKinds({ log: log.child({ component: 'slurm' }) });
     // One SSH connection per host, with the gateway's key; host keys pinned at first contact.
-    const ssh = new SshRunnerPool({
-      privateKey: (gatewayId) => gatewayKeys.privateKey(gatewayId),
-      pins: new HostKeyPins({ db, store: new HostKeyStore() }),
-    });
+    const pins = new HostKeyPins({ db, store: new HostKeyStore() });
+    const ssh = new SshRunnerPool({ privateKey: (gatewayId) => gatewayKeys.privateKey(gatewayId), pins });
     const access = new DriverAccess({
       kinds,
       runners: nodeRunners(commands, ssh),
       sshPrivateKey: (gatewayId) => gatewayKeys.privateKey(gatewayId),
+      knownHostsLine: (target) => pins.knownHostsLine(target),
     });
     const workQueue = new WorkQueue({ connectionString: databaseUrl, db, queue, log, concurrency: config.workerConcurrency });
     await workQueue.migrate();

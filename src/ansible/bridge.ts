@@ -11,7 +11,8 @@ import { execa } from 'execa';
 import type { Logger } from '../log';
 import { EventTranslator, parseEventLine } from './events';
 import { ProcessTree } from './processTree';
-import { createRunDir, removeSecretFiles, rotateRunDirs, validateRun, type RunDir } from './runDir';
+import { createRunDir, knownHostsFile, removeSecretFiles, rotateRunDirs, validateRun, type RunDir } from './runDir';
+import { shellQuote } from '../schedulers/slurm/shellQuote';
 import type { AnsibleEvent, AnsibleFailure, AnsibleRunner, PlaybookResult, PlaybookRun } from './runner';
 import { SecretSet } from './secrets';
 
@@ -48,7 +49,7 @@ interface ExecOutcome {
  * environment into artifacts/<ident>/command, and the service's holds secrets (AUTH_HS256_SECRET,
  * DATABASE_URL).
  */
-function childEnv(): Record<string, string> {
+function childEnv(knownHosts?: string): Record<string, string> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: process.env.HOME ?? '/root',
@@ -57,6 +58,14 @@ function childEnv(): Record<string, string> {
     PYTHONUNBUFFERED: '1',
     ANSIBLE_NOCOLOR: '1',
   };
+  if (knownHosts !== undefined) {
+    // ansible-runner turns host key checking off unless told otherwise; with the service's pins,
+    // OpenSSH refuses any host whose key is not the pinned one. The first three options are
+    // Ansible's own defaults, which setting ANSIBLE_SSH_ARGS would otherwise drop.
+    env.ANSIBLE_HOST_KEY_CHECKING = 'True';
+    // Ansible splits this like a shell would: the file's path is quoted.
+    env.ANSIBLE_SSH_ARGS = `-C -o ControlMaster=auto -o ControlPersist=60s -o StrictHostKeyChecking=yes -o ${shellQuote(`UserKnownHostsFile=${knownHosts}`)}`;
+  }
   for (const name of ['LC_ALL', 'TMPDIR', 'USER', 'LOGNAME', 'SSH_AUTH_SOCK'] as const) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
@@ -133,7 +142,7 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
   private async execute(run: PlaybookRun, runDir: RunDir, translator: EventTranslator, secrets: SecretSet): Promise<ExecOutcome> {
     const args = ['run', runDir.dir, '-p', run.playbook, '--project-dir', this.playbookDir, '-i', runDir.ident, '--json'];
     const child = execa(this.binary, args, {
-      cwd: runDir.dir, env: childEnv(), extendEnv: false, detached: true, cleanup: false,
+      cwd: runDir.dir, env: childEnv(run.knownHosts ? knownHostsFile(runDir) : undefined), extendEnv: false, detached: true, cleanup: false,
       stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false,
     });
     const logCtx = { playbook: run.playbook, ident: runDir.ident };

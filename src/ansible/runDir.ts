@@ -105,6 +105,11 @@ export function runsRoot(dataDir: string): string {
   return path.join(dataDir, 'ansible');
 }
 
+/** The run's known_hosts file (when the run has known hosts). */
+export function knownHostsFile(runDir: Pick<RunDir, 'dir'>): string {
+  return path.join(runDir.dir, 'known_hosts');
+}
+
 /** Creates `<dataDir>/ansible/<timestamp>-<random>/` with inventory/ and env/ for this run only. */
 export function createRunDir(dataDir: string, run: PlaybookRun): RunDir {
   const root = runsRoot(dataDir);
@@ -119,6 +124,7 @@ export function createRunDir(dataDir: string, run: PlaybookRun): RunDir {
   writePrivate(path.join(dir, 'inventory', 'hosts.json'), JSON.stringify(inventoryJson(run.inventory), null, 2));
   writePrivate(path.join(dir, 'env', 'extravars'), unsafeExtraVarsYaml(run.extraVars));
   if (run.tags && run.tags.length > 0) writePrivate(path.join(dir, 'env', 'cmdline'), `--tags ${run.tags.join(',')}`);
+  if (run.knownHosts) writePrivate(knownHostsFile({ dir }), run.knownHosts.map((line) => `${line}\n`).join(''));
   // ansible-runner loads the key into an ssh-agent of its own through a FIFO (artifacts/<ident>/
   // ssh_key_data), so it is never an ssh argument; the file here is deleted right after the run.
   if (run.sshPrivateKey) {

@@ -58,6 +58,12 @@ export interface PlaybookRun {
   tags?: string[];
   /** Private key for ssh hosts: written 0600 into the run's env/, never argv or logs; removed after. */
   sshPrivateKey?: string;
+  /**
+   * known_hosts lines of the ssh hosts (the service's pins). Given: OpenSSH checks every host
+   * against them strictly, and a host presenting another key is unreachable. Absent: ansible-runner's
+   * default, no host key checking.
+   */
+  knownHosts?: string[];
   timeoutMs: number;
   signal?: AbortSignal;
   /** Awaited in order, so a slow sink slows the reading, never reorders or drops events. */

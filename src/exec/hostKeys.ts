@@ -58,9 +58,14 @@ export class HostKeyPins {
     return this.deps.store.get(this.deps.db, normalizeTarget(target));
   }
 
-  /** Pins `key` if nothing is pinned yet; returns the pin that holds now (maybe a racer's). */
-  pin(target: HostKeyPinTarget, key: PinnedHostKey): Promise<PinnedHostKey> {
-    return this.deps.store.pinIfAbsent(this.deps.db, normalizeTarget(target), key, this.now());
+  /** Pins `key` (whose wire form is `blob`) if nothing is pinned yet; returns the pin that holds now (maybe a racer's). */
+  pin(target: HostKeyPinTarget, key: PinnedHostKey, blob?: Buffer): Promise<PinnedHostKey> {
+    return this.deps.store.pinIfAbsent(this.deps.db, normalizeTarget(target), key, this.now(), blob?.toString('base64'));
+  }
+
+  /** The pinned key as a known_hosts line for OpenSSH (Ansible), when the whole key was kept. */
+  knownHostsLine(target: HostKeyPinTarget): Promise<string | undefined> {
+    return this.deps.store.knownHostsLine(this.deps.db, normalizeTarget(target));
   }
 }
 

@@ -149,6 +149,7 @@ export class SshConnection {
     // Every command in flight listens for the connection's 'close' (sshCommandRunner.ts).
     client.setMaxListeners(this.maxChannels + 10);
     let presented: PinnedHostKey | undefined;
+    let presentedBlob: Buffer | undefined;
     let mismatch: HostKeyMismatch | undefined;
     return new Promise<Client>((resolve, reject) => {
       let settled = false;
@@ -181,7 +182,7 @@ export class SshConnection {
         // First contact: pin only now, after the host proved it holds the key (the handshake's
         // signature) and accepted ours. A racer may have pinned first; its key must then match.
         const ours = presented;
-        this.deps.pins.pin({ gatewayId, host, port }, ours).then((holding) => {
+        this.deps.pins.pin({ gatewayId, host, port }, ours, presentedBlob).then((holding) => {
           if (sameKey(holding, ours)) {
             if (!settled) {
               settled = true;
@@ -200,6 +201,7 @@ export class SshConnection {
         hostVerifier: (blob: Buffer, verify: (valid: boolean) => void) => {
           try {
             presented = fingerprintHostKey(blob);
+            presentedBlob = Buffer.from(blob);
           } catch {
             verify(false);
             return;

@@ -18,6 +18,16 @@ interface HostKeyRow {
 }
 
 export class HostKeyStore {
+  /** The pinned key as an OpenSSH known_hosts line ("[host]:port" when not 22), if we have it. */
+  async knownHostsLine(db: Queryable, target: HostKeyPinTarget): Promise<string | undefined> {
+    const row = await db('host_keys').select('key_type', 'public_key')
+      .where({ gateway_id: target.gatewayId, host: target.host, port: target.port })
+      .first<{ key_type: string; public_key: string | null } | undefined>();
+    if (!row?.public_key) return undefined;
+    const name = target.port === 22 ? target.host : `[${target.host}]:${target.port}`;
+    return `${name} ${row.key_type} ${row.public_key}`;
+  }
+
   async get(db: Queryable, target: HostKeyPinTarget): Promise<PinnedHostKey | undefined> {
     const row = await db('host_keys').select('key_type', 'fingerprint')
       .where({ gateway_id: target.gatewayId, host: target.host, port: target.port })
@@ -30,10 +40,10 @@ export class HostKeyStore {
    * Two first contacts racing (two replicas, two runners) both insert; one row wins, and the loser
    * sees the winner's key here and must compare against it.
    */
-  async pinIfAbsent(db: Queryable, target: HostKeyPinTarget, key: PinnedHostKey, now: number): Promise<PinnedHostKey> {
+  async pinIfAbsent(db: Queryable, target: HostKeyPinTarget, key: PinnedHostKey, now: number, publicKey?: string): Promise<PinnedHostKey> {
     await db('host_keys').insert({
       gateway_id: target.gatewayId, host: target.host, port: target.port,
-      key_type: key.keyType, fingerprint: key.fingerprint, pinned_at: now,
+      key_type: key.keyType, fingerprint: key.fingerprint, pinned_at: now, public_key: publicKey ?? null,
     }).onConflict(['gateway_id', 'host', 'port']).ignore();
     const pinned = await this.get(db, target);
     if (!pinned) throw new Error(`host key pin for ${target.host}:${target.port} vanished after insert`);

@@ -13,6 +13,12 @@ export interface ClusterAccess {
   scheduler(cluster: Cluster): Scheduler;
   verify(cluster: Cluster): Promise<VerifyResult>;
   sshPrivateKey(cluster: Cluster): Promise<string | undefined>;
+  /**
+   * Connects to each of these nodes reached over ssh (pinning its host key at first contact,
+   * refusing a changed one) and returns their pinned keys as known_hosts lines for Ansible;
+   * undefined when none is reached over ssh.
+   */
+  knownHosts?(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<string[] | undefined>;
 }
 
 /** A command runner on one node of a cluster: local for this machine, else over SSH. */
@@ -22,6 +28,8 @@ export interface DriverAccessOptions {
   kinds: KindRegistry;
   runners: NodeRunners;
   sshPrivateKey?: (gatewayId: string) => Promise<string | undefined>;
+  /** The gateway's pin of a host as a known_hosts line (HostKeyPins.knownHostsLine). */
+  knownHostsLine?: (target: { gatewayId: string; host: string; port: number }) => Promise<string | undefined>;
 }
 
 export class DriverAccess implements ClusterAccess {
@@ -47,6 +55,21 @@ export class DriverAccess implements ClusterAccess {
   async sshPrivateKey(cluster: Cluster): Promise<string | undefined> {
     if (cluster.nodes.every((node) => node.address === 'localhost')) return undefined;
     return this.options.sshPrivateKey?.(cluster.gatewayId);
+  }
+
+  async knownHosts(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<string[] | undefined> {
+    const remote = nodes.filter((node) => node.address !== 'localhost');
+    if (remote.length === 0 || !this.options.knownHostsLine) return undefined;
+    const lines: string[] = [];
+    for (const node of remote) {
+      // One harmless command over the service's own connection: it pins or checks the host key.
+      await this.options.runners(cluster, node).run(['true'], { timeoutMs: 30_000 });
+      const port = cluster.spec.hosts?.find((h) => h.address === node.address)?.sshPort ?? 22;
+      const line = await this.options.knownHostsLine({ gatewayId: cluster.gatewayId, host: node.address, port });
+      if (!line) throw new Error(`no pinned key is kept for ${node.address}:${port}; delete its host_keys row to pin it again`);
+      lines.push(line);
+    }
+    return lines;
   }
 
   private controller(cluster: Cluster): CommandRunner {

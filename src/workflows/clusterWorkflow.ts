@@ -13,6 +13,7 @@ import type { ClusterKindDriver, KindPlaybooks } from '../kinds/kind';
 import type { KindRegistry } from '../kinds/registry';
 import type { Logger } from '../log';
 import { isThisMachine, mayUseThisMachine, systemProbe, type LocalClusterPolicy, type ThisMachineProbe } from '../net/thisMachine';
+import { SshCommandError } from '../exec/sshErrors';
 import { ProviderError } from '../providers/provider';
 import type { ProviderRegistry } from '../providers/registry';
 import type { ApplicationStore } from '../store/applicationStore';
@@ -322,10 +323,12 @@ export class ClusterWorkflow {
     const hosts = inventory ?? kind.inventory(cluster);
     // Tearing down what was built stays possible after the operator withdrew the permission.
     if (which !== 'teardown') await this.refuseThisMachine(cluster, hosts);
+    const knownHosts = await this.knownHosts(cluster, hosts, step);
     await this.event(cluster.clusterId, { kind: 'step', time: this.now(), message: `${step}: ${playbook} started` });
     const result = await this.deps.ansible.run({
       playbook,
       inventory: hosts,
+      knownHosts,
       extraVars: { ...this.commonVars(cluster), ...kind.extraVars(cluster), ...moreVars },
       sshPrivateKey: await this.deps.access.sshPrivateKey(cluster),
       timeoutMs: this.deps.playbookTimeoutMs,
@@ -347,6 +350,22 @@ export class ClusterWorkflow {
     });
     if (result.status !== 'successful') throw new StepFailed(this.failuresOf(step.split(':')[0], result));
     return result;
+  }
+
+  /**
+   * Ansible's OpenSSH checks each ssh host against the service's pin of it: a host whose key
+   * changed, or that refuses the gateway's key, fails the step for good (someone must look);
+   * an unreachable one is transient and retried.
+   */
+  private async knownHosts(cluster: Cluster, inventory: AnsibleInventory, step: string): Promise<string[] | undefined> {
+    const addresses = new Set(inventory.hosts.filter((h) => h.connection === 'ssh').map((h) => h.name));
+    const nodes = cluster.nodes.filter((n) => addresses.has(n.address));
+    try {
+      return await this.deps.access.knownHosts?.(cluster, nodes);
+    } catch (error) {
+      if (error instanceof SshCommandError && !error.transient) throw new StepFailed([this.failure(step, error.message)]);
+      throw error;
+    }
   }
 
   /**

@@ -73,6 +73,22 @@ describe('Ansible over SSH', () => {
     }
   });
 
+  it("checks the host against the pinned key it is given: the host's own key passes, another is refused", async () => {
+    const scanned = spawnSync('ssh-keyscan', ['-t', 'ed25519', ADDRESS], { encoding: 'utf8' }).stdout.trim();
+    expect(scanned).toMatch(/^10\.213\.0\.11 ssh-ed25519 \S+$/);
+    const run = (knownHosts: string[]) => bridge.run({
+      playbook: 'slurm.yml', tags: ['common'], sshPrivateKey: keys.privateKeyPem, timeoutMs: 120_000, inventory, knownHosts,
+      extraVars: { ms_cluster_id: CLUSTER_ID },
+    });
+    const good = await run([scanned]);
+    expect(good.failures).toEqual([]);
+    // Another host's key (a fresh one) pinned for this address: OpenSSH refuses to talk to it.
+    const other = generateSshKeyPair('not-this-host').publicKey.split(' ').slice(0, 2).join(' ');
+    const bad = await run([`${ADDRESS} ${other}`]);
+    expect(bad.status).toBe('failed');
+    expect(bad.failures[0]).toMatchObject({ host: ADDRESS, unreachable: true, message: expect.stringMatching(/host key/i) });
+  });
+
   it('names an ssh host that does not answer as unreachable', async () => {
     const result = await bridge.run({
       playbook: 'slurm.yml', tags: ['common'], sshPrivateKey: keys.privateKeyPem, timeoutMs: 120_000,
