@@ -4,7 +4,8 @@
 // Subprocess discipline: argv arrays only; the child leads its own process group and a
 // cancel or timeout kills that group and every session its descendants made (see processTree.ts);
 // secrets go to 0600 files in the run dir, never argv, env or logs, and are removed after the run.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
@@ -49,7 +50,7 @@ interface ExecOutcome {
  * environment into artifacts/<ident>/command, and the service's holds secrets (AUTH_HS256_SECRET,
  * DATABASE_URL).
  */
-function childEnv(knownHosts?: string): Record<string, string> {
+function childEnv(controlDir: string, knownHosts?: string): Record<string, string> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: process.env.HOME ?? '/root',
@@ -57,6 +58,10 @@ function childEnv(knownHosts?: string): Record<string, string> {
     // Python block-buffers a piped stdout: without this, events would arrive in bursts, not as they happen.
     PYTHONUNBUFFERED: '1',
     ANSIBLE_NOCOLOR: '1',
+    // OpenSSH's shared master connections live here, one directory per run: a run never rides on
+    // a connection another run (another gateway, another key, other host key checks) opened.
+    // Short, under the temp dir: the socket path must fit a Unix socket's 108 bytes.
+    ANSIBLE_SSH_CONTROL_PATH_DIR: controlDir,
   };
   if (knownHosts !== undefined) {
     // ansible-runner turns host key checking off unless told otherwise; with the service's pins,
@@ -117,10 +122,12 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
     this.log.info({ ...logCtx, dir: runDir.dir, hosts: run.inventory.hosts.map((h) => h.name), tags: run.tags ?? [] },
       'ansible run started');
     const translator = new EventTranslator(secrets);
+    const controlDir = mkdtempSync(path.join(tmpdir(), 'ms-cp-'));
     let outcome: ExecOutcome | undefined;
     try {
-      outcome = await this.execute(run, runDir, translator, secrets);
+      outcome = await this.execute(run, runDir, translator, secrets, controlDir);
     } finally {
+      rmSync(controlDir, { recursive: true, force: true });
       // Whatever happened (even a throwing onEvent), no secret outlives the run on disk.
       try {
         removeSecretFiles(runDir, run);
@@ -139,10 +146,10 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
   }
 
   /** Spawns ansible-runner, streams its events to onEvent and stops it on abort or timeout. */
-  private async execute(run: PlaybookRun, runDir: RunDir, translator: EventTranslator, secrets: SecretSet): Promise<ExecOutcome> {
+  private async execute(run: PlaybookRun, runDir: RunDir, translator: EventTranslator, secrets: SecretSet, controlDir: string): Promise<ExecOutcome> {
     const args = ['run', runDir.dir, '-p', run.playbook, '--project-dir', this.playbookDir, '-i', runDir.ident, '--json'];
     const child = execa(this.binary, args, {
-      cwd: runDir.dir, env: childEnv(run.knownHosts ? knownHostsFile(runDir) : undefined), extendEnv: false, detached: true, cleanup: false,
+      cwd: runDir.dir, env: childEnv(controlDir, run.knownHosts ? knownHostsFile(runDir) : undefined), extendEnv: false, detached: true, cleanup: false,
       stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false,
     });
     const logCtx = { playbook: run.playbook, ident: runDir.ident };
