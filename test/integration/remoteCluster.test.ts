@@ -16,6 +16,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import { buildMpiProgram } from '../support/mpiProgram';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
+import { until } from '../support/until';
 
 jest.setTimeout(20 * 60_000);
 
@@ -25,17 +26,7 @@ const HOSTS = [{ name: 'ms-rc-h1', address: '10.213.0.21' }, { name: 'ms-rc-h2',
 
 const { JobState } = base;
 const END = new Set([JobState.COMPLETE, JobState.FAILED, JobState.CANCELED]);
-const sleep = (ms_: number) => new Promise((resolve) => setTimeout(resolve, ms_));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /** Runs a command inside a test host (not over SSH: the test's own look at the host). */
 function onHost(host: string, argv: string[]): { status: number | null; stdout: string } {

@@ -16,6 +16,7 @@ import { base, ms } from '../../src/rpc/wire';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
+import { until } from '../support/until';
 
 jest.setTimeout(20 * 60_000);
 
@@ -28,17 +29,7 @@ const H1_NODE = '10-213-0-11'; // nativeNodeName of ADDRESS
 
 const { JobState } = base;
 const END = new Set([JobState.COMPLETE, JobState.FAILED, JobState.CANCELED]);
-const sleep = (ms_: number) => new Promise((resolve) => setTimeout(resolve, ms_));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 function daemons(): string[] {
   return ['slurmctld', 'slurmd'].filter((name) => spawnSync('pgrep', ['-x', name]).status === 0);

@@ -21,22 +21,13 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { buildMpiProgram } from '../support/mpiProgram';
 import { authz, TEST_SECRET } from '../support/tokens';
+import { sleep, until } from '../support/until';
 
 jest.setTimeout(15 * 60_000);
 
 const { JobState } = base;
 const END = new Set([JobState.COMPLETE, JobState.FAILED, JobState.CANCELED]);
-const sleep = (ms_: number) => new Promise((resolve) => setTimeout(resolve, ms_));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 function daemons(): string[] {
   return ['slurmctld', 'slurmd'].filter((name) => spawnSync('pgrep', ['-x', name]).status === 0);
