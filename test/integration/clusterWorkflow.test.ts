@@ -8,7 +8,8 @@ import { InvalidRequestError } from '../../src/domain/errors';
 import type { Cluster, ClusterNode, ClusterSpec } from '../../src/domain/types';
 import type { ClusterKindDriver } from '../../src/kinds/kind';
 import { defaultKinds, kindRegistry, type KindRegistry } from '../../src/kinds/registry';
-import type { Provider } from '../../src/providers/provider';
+import { ProviderError, type Provider } from '../../src/providers/provider';
+import { StaticProvider } from '../../src/providers/static/staticProvider';
 import { defaultProviders, providerRegistry, type ProviderRegistry } from '../../src/providers/registry';
 import { createLogger } from '../../src/log';
 import type { ThisMachineProbe } from '../../src/net/thisMachine';
@@ -174,5 +175,50 @@ describe('ClusterWorkflow refusals', () => {
     const failed = await clusters.getById(database.db, clusterId);
     expect(failed?.state).toBe('FAILED');
     expect(failed?.stateReason).toContain('inventory.hosts[0].name');
+  });
+});
+
+describe('ClusterWorkflow decisions on failure', () => {
+  /** STATIC, but acquiring as the test says. */
+  const providerThat = (acquire: Provider['acquire']): ProviderRegistry =>
+    providerRegistry().register('STATIC', Object.assign(new StaticProvider(), { acquire }));
+  const drivers = (providers: ProviderRegistry) => ({ kinds: defaultKinds({ log: createLogger('silent') }), providers });
+  const noAnsible: AnsibleRunner = { run: async () => { throw new Error('no playbook should run'); } };
+
+  it('ends the cluster FAILED at once when the provider says quota (no retry can help)', async () => {
+    const clusterId = await cluster('gw-q', ['203.0.113.5']);
+    const flow = workflow(noAnsible, '*', drivers(providerThat(async () => { throw new ProviderError('quota', 'instances: 0 of 2 left'); })));
+    await expect(flow.run({ clusterId, action: 'create' })).resolves.toBeUndefined();
+    const c = await clusters.getById(database.db, clusterId);
+    expect(c?.state).toBe('FAILED');
+    expect(c?.stateReason).toBe('provision failed: quota: instances: 0 of 2 left');
+  });
+
+  it('leaves a throttled provider to the queue: the run throws, the cluster waits in PROVISIONING', async () => {
+    const clusterId = await cluster('gw-t', ['203.0.113.5']);
+    const flow = workflow(noAnsible, '*', drivers(providerThat(async () => { throw new ProviderError('throttled', 'RequestLimitExceeded'); })));
+    await expect(flow.run({ clusterId, action: 'create' })).rejects.toThrow('RequestLimitExceeded');
+    expect((await clusters.getById(database.db, clusterId))?.state).toBe('PROVISIONING');
+  });
+
+  it('ends the cluster FAILED with the reason once its run is given up', async () => {
+    const clusterId = await cluster('gw-g', ['203.0.113.5']);
+    await workflow(noAnsible, '*').giveUp({ clusterId, action: 'create' }, new Error('controller unreachable'));
+    const c = await clusters.getById(database.db, clusterId);
+    expect(c?.state).toBe('FAILED');
+    expect(c?.stateReason).toContain('given up after repeated failures: controller unreachable');
+  });
+
+  it('lets a delete that came in during a build win: the build stops without failing the cluster', async () => {
+    const clusterId = await cluster('gw-d', ['203.0.113.5']);
+    const ansible: AnsibleRunner = {
+      run: async () => {
+        // The delete call lands while the playbook runs.
+        await database.db.transaction((tx) => clusters.transition(tx, clusterId, 'TEARING_DOWN', 'delete requested', Date.now()));
+        return ok;
+      },
+    };
+    await expect(workflow(ansible, '*').run({ clusterId, action: 'create' })).resolves.toBeUndefined();
+    expect((await clusters.getById(database.db, clusterId))?.state).toBe('TEARING_DOWN');
   });
 });
