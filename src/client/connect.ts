@@ -19,8 +19,52 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
-/** Opens one connection carrying all three multiplexed services; resolves once connected. */
+type ServiceName = 'cluster' | 'job' | 'provisioning';
+type Connected = Omit<ServiceClients, 'close'> & { connection: thrift.Connection; close(): void };
+
+/**
+ * Clients of the three services over one connection, opened at once. The server closes a
+ * connection idle for THRIFT_IDLE_TIMEOUT_MS (a minute by default): a call made after that opens a
+ * new one first, so a long-lived client (a benchmark, an orchestrator) need not care. A call
+ * already sent when a connection drops fails; it is not sent again.
+ */
 export async function connectClients(options: ConnectOptions): Promise<ServiceClients> {
+  let current = await openClients(options);
+  let closed = false;
+  let reopening: Promise<Connected> | undefined;
+  const connected = async (): Promise<Connected> => {
+    if (closed) throw new Error('the client was closed');
+    if (current.connection.connected) return current;
+    reopening ??= openClients(options).then((fresh) => {
+      current = fresh;
+      return fresh;
+    }).finally(() => { reopening = undefined; });
+    return reopening;
+  };
+  // Each method of each service: the same call on the live connection's client.
+  const service = <K extends ServiceName>(name: K): ServiceClients[K] => new Proxy(current[name], {
+    get: (_target, property) => {
+      const member: unknown = Reflect.get(current[name], property);
+      if (typeof member !== 'function') return member;
+      return async (...args: unknown[]) => {
+        const client = (await connected())[name];
+        return Reflect.apply(Reflect.get(client, property) as (...a: unknown[]) => unknown, client, args);
+      };
+    },
+  });
+  return {
+    cluster: service('cluster'),
+    job: service('job'),
+    provisioning: service('provisioning'),
+    close: () => {
+      closed = true;
+      current.close();
+    },
+  };
+}
+
+/** Opens one connection carrying all three multiplexed services; resolves once connected. */
+async function openClients(options: ConnectOptions): Promise<Connected> {
   const connection = thrift.createConnection(options.host, options.port, {
     transport: options.transport === 'framed' ? thrift.TFramedTransport : thrift.TBufferedTransport,
     protocol: thrift.TBinaryProtocol,
@@ -67,5 +111,5 @@ export async function connectClients(options: ConnectOptions): Promise<ServiceCl
       }
     }
   });
-  return { ...clients, close: () => connection.end() };
+  return { ...clients, connection, close: () => connection.end() };
 }
