@@ -11,7 +11,11 @@ env:   TOKEN (valid for GATEWAY), GATEWAY, EXEC_BYTES, ARG_LENGTH (the service's
 import json
 import os
 import sys
+
 import time
+
+from checks import check  # beside this script
+import checks
 
 sys.path.insert(0, sys.argv[1])
 
@@ -23,15 +27,6 @@ from airavata.metascheduler.constants import METASCHEDULER_API_VERSION  # noqa: 
 from airavata.metascheduler.ttypes import JobSpec  # noqa: E402
 
 HOST, PORT, TRANSPORT = sys.argv[2], int(sys.argv[3]), sys.argv[4]
-checks = 0
-
-
-def check(condition, what):
-    global checks
-    if not condition:
-        print(f'FAILED: {what}', file=sys.stderr)
-        sys.exit(1)
-    checks += 1
 
 
 class SplitSocket(TSocket.TSocket):
@@ -115,4 +110,4 @@ check(description.endswith(json.dumps(command, separators=(',', ':'))), 'getJob 
 check(jobs.getAPIVersion() == METASCHEDULER_API_VERSION, 'the connection answers the next call')
 main_transport.close()
 
-print(f'python transport ({TRANSPORT}): {checks} checks passed')
+print(f'python transport ({TRANSPORT}): {checks.passed} checks passed')
