@@ -25,7 +25,7 @@ const HELPER = path.join(ROOT, 'scripts/test-ssh-host');
 const HOST = 'ms-scale-h1';
 const ADDRESS = '10.213.0.11';
 const BRIDGE = '10.213.0.1';
-const H1_NODE = '10-213-0-11'; // nativeNodeName of ADDRESS
+const H1_NODE = '10-213-0-11'; // slurmNodeName of ADDRESS
 
 const { JobState } = base;
 const END = new Set([JobState.COMPLETE, JobState.FAILED, JobState.CANCELED]);

@@ -1,5 +1,4 @@
 import { InvalidRequestError } from '../../src/domain/errors';
-import { hostname } from 'node:os';
 import {
   ELEMENT_ERRORS_LISTED, isHostAddress, LIMITS, validateApplicationSpec, validateClusterSpec, validateIds, validateJobSpec,
   type RawJobSpec,

@@ -6,7 +6,7 @@ import { clusterDetails, clusterTable, eventTable } from '../format';
 import { addCommonOptions } from '../options';
 import { nonNegativeInt, seconds } from '../parsers';
 import { clusterSpecFrom, readSpecFile } from '../specFile';
-import { clusterView, eventView } from '../views';
+import { clusterView } from '../views';
 import { watchRenderer } from '../watch/render';
 import { sessionSource, watchCluster, type WatchMode } from '../watch/watcher';
 

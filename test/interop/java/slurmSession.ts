@@ -3,7 +3,7 @@
 // program, and a teardown that deletes the cluster (TERMINATED) and stops the service, also after a
 // failure half-way. This machine has one Slurm: open() first waits until no slurmctld/slurmd runs
 // (someone else's test may be using it) and never touches a Slurm it did not build.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { buildMpiProgram } from '../../support/mpiProgram';
