@@ -13,6 +13,7 @@ import * as m009 from './009_application_prefix_unique';
 import * as m010 from './010_host_keys';
 import * as m011 from './011_dispatch_claims';
 import * as m012 from './012_outbox_drain_lease';
+import * as m013 from './013_cluster_busy_cpus';
 
 export interface Migration {
   name: string;
@@ -33,4 +34,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '010_host_keys', ...m010 },
   { name: '011_dispatch_claims', ...m011 },
   { name: '012_outbox_drain_lease', ...m012 },
+  { name: '013_cluster_busy_cpus', ...m013 },
 ];

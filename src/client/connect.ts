@@ -3,6 +3,7 @@
 import * as thrift from 'thrift';
 import type { ThriftTransport } from '../config';
 import { SERVICE_NAMES } from '../rpc/serviceNames';
+import { ClientConnection } from './clientConnection';
 import { ms } from '../rpc/wire';
 
 export interface ServiceClients {
@@ -20,7 +21,7 @@ export interface ConnectOptions {
 }
 
 type ServiceName = 'cluster' | 'job' | 'provisioning';
-type Connected = Omit<ServiceClients, 'close'> & { connection: thrift.Connection; close(): void };
+type Connected = Omit<ServiceClients, 'close'> & { connection: ClientConnection; close(): void };
 
 /**
  * Clients of the three services over one connection, opened at once. The server closes a
@@ -65,44 +66,27 @@ export async function connectClients(options: ConnectOptions): Promise<ServiceCl
 
 /** Opens one connection carrying all three multiplexed services; resolves once connected. */
 async function openClients(options: ConnectOptions): Promise<Connected> {
-  const connection = thrift.createConnection(options.host, options.port, {
-    transport: options.transport === 'framed' ? thrift.TFramedTransport : thrift.TBufferedTransport,
-    protocol: thrift.TBinaryProtocol,
-    connect_timeout: options.timeoutMs ?? 5000,
-    timeout: options.timeoutMs ?? 30_000,
-  } as thrift.ConnectOptions);
-  const connectTimeoutMs = options.timeoutMs ?? 5000;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      connection.end();
-      reject(new Error(`cannot connect to ${options.host}:${options.port}: no answer within ${connectTimeoutMs} ms`));
-    }, connectTimeoutMs);
-    connection.once('connect', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    connection.once('error', (error: Error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
+  const connection = await ClientConnection.open(options.host, options.port, options.transport ?? 'buffered', options.timeoutMs ?? 5000);
   // After connecting, errors surface on each call's promise; keep the emitter from throwing.
   connection.on('error', () => undefined);
   const mux = new thrift.Multiplexer();
-  // The connection routes replies by sequence id, so ids must be unique across the clients that
-  // share it. thrift's Multiplexer patches `new_seqid` for that, but the generated clients number
+  // Replies are routed by sequence id, so ids must be unique across the clients that share the
+  // connection. thrift's Multiplexer patches `new_seqid` for that, but the generated clients number
   // their calls with `incrementSeqId`: give them one shared counter.
   let seqid = 0;
-  const shared = <T extends { incrementSeqId(): number }>(client: T): T => {
+  const shared = <T extends { incrementSeqId(): number }>(name: string, client: T): T => {
     client.incrementSeqId = () => (seqid += 1);
+    connection.register(name, client);
     return client;
   };
+  // The Multiplexer only needs what ClientConnection provides of a connection.
+  const via = connection as unknown as thrift.Connection;
   const clients = {
-    cluster: shared(mux.createClient(SERVICE_NAMES.cluster, ms.ClusterService.Client, connection)),
-    job: shared(mux.createClient(SERVICE_NAMES.job, ms.JobService.Client, connection)),
-    provisioning: shared(mux.createClient(SERVICE_NAMES.provisioning, ms.ProvisioningService.Client, connection)),
+    cluster: shared(SERVICE_NAMES.cluster, mux.createClient(SERVICE_NAMES.cluster, ms.ClusterService.Client, via)),
+    job: shared(SERVICE_NAMES.job, mux.createClient(SERVICE_NAMES.job, ms.JobService.Client, via)),
+    provisioning: shared(SERVICE_NAMES.provisioning, mux.createClient(SERVICE_NAMES.provisioning, ms.ProvisioningService.Client, via)),
   };
-  // The runtime leaves calls waiting forever when the connection drops: fail them instead.
+  // Calls still waiting when the connection drops fail instead of waiting forever.
   connection.on('close', () => {
     for (const client of Object.values(clients)) {
       for (const [id, callback] of Object.entries(client._reqs)) {

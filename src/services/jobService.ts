@@ -11,7 +11,9 @@ import type { Caller, Job, JobHandle, JobSpec } from '../domain/types';
 import { validateId, validateIds, validateJobSpec, type RawJobSpec } from '../domain/validation';
 import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
-import type { JobStore } from '../store/jobStore';
+import { Batcher, type BatcherOptions } from '../store/batcher';
+import type { JobStore, NewJob } from '../store/jobStore';
+import type { ClusterCapacity } from '../domain/placement';
 import type { ClusterAccess } from '../workflows/clusterAccess';
 import type { ApplicationStore } from '../store/applicationStore';
 
@@ -27,11 +29,36 @@ export interface JobServiceDeps {
   now?: () => number;
 }
 
+/**
+ * How concurrent calls share round trips: up to this many in one statement, this many statements
+ * of a kind at once (a few, so that under load batches grow rather than pool connections run out).
+ */
+const SHARED_ROUND_TRIPS: BatcherOptions = { maxItems: 256, maxInFlight: 4 };
+
 export class JobService {
   private readonly now: () => number;
+  /** Concurrent submits: one multi-row insert and one commit; each is durable before it answers. */
+  private readonly inserts: Batcher<NewJob, boolean>;
+  /** Concurrent getJob calls: one read. */
+  private readonly reads: Batcher<string, Job | undefined>;
+  /** Concurrent placements: one read of the READY clusters of every gateway asking. */
+  private readonly capacities: Batcher<string, ClusterCapacity[]>;
 
   constructor(private readonly deps: JobServiceDeps) {
     this.now = deps.now ?? Date.now;
+    const { db, jobs, clusters } = deps;
+    this.inserts = new Batcher(async (batch) => {
+      const created = await jobs.insertSubmittedMany(db, batch);
+      return batch.map((job) => created.has(job.jobId));
+    }, SHARED_ROUND_TRIPS);
+    this.reads = new Batcher(async (ids) => {
+      const found = await jobs.getByIds(db, ids);
+      return ids.map((id) => found.get(id));
+    }, SHARED_ROUND_TRIPS);
+    this.capacities = new Batcher(async (gatewayIds) => {
+      const byGateway = await clusters.readyCapacityOf(db, gatewayIds);
+      return gatewayIds.map((gatewayId) => byGateway.get(gatewayId) ?? []);
+    }, SHARED_ROUND_TRIPS);
   }
 
   async submit(caller: Caller, raw: RawJobSpec): Promise<JobHandle> {
@@ -43,7 +70,7 @@ export class JobService {
     // The client token is the key, not part of the request it guards.
     const digest = requestFingerprint(spec);
     const jobId = randomUUID();
-    const created = await jobs.insertSubmitted(db, {
+    const created = await this.inserts.run({
       jobId, gatewayId: caller.gatewayId, userName: caller.userName, spec, fingerprint: digest, now: this.now(), reason, clusterId,
     });
     if (created) return { jobId, clusterId, state: 'SUBMITTED' };
@@ -58,8 +85,9 @@ export class JobService {
 
   async get(caller: Caller, jobId: string): Promise<Job> {
     validateId('jobId', jobId);
-    const job = await this.deps.jobs.get(this.deps.db, caller.gatewayId, jobId);
-    if (!job) throw new NotFoundError('job', jobId);
+    const job = await this.reads.run(jobId);
+    // Another gateway's job is not found, exactly like one that does not exist.
+    if (!job || job.gatewayId !== caller.gatewayId) throw new NotFoundError('job', jobId);
     return job;
   }
 
@@ -160,8 +188,7 @@ export class JobService {
       throw InvalidRequestError.of('spec.clusterId', `cluster ${clusterId} is ${cluster.state} and takes no jobs`);
     }
     if (cluster.state === 'READY') {
-      const [capacity] = (await this.deps.clusters.readyCapacity(this.deps.db, caller.gatewayId))
-        .filter((c) => c.clusterId === clusterId);
+      const [capacity] = (await this.capacities.run(caller.gatewayId)).filter((c) => c.clusterId === clusterId);
       const errors = capacity ? misfits(capacity, needsOf(spec)) : [];
       if (errors.length > 0) throw new InvalidRequestError(errors);
     }
@@ -170,7 +197,7 @@ export class JobService {
 
   /** The meta-scheduler's choice among the gateway's READY clusters (see domain/placement). */
   private async choose(caller: Caller, spec: JobSpec): Promise<{ clusterId?: string; reason: string }> {
-    const placement = place(await this.deps.clusters.readyCapacity(this.deps.db, caller.gatewayId), needsOf(spec));
+    const placement = place(await this.capacities.run(caller.gatewayId), needsOf(spec));
     if (placement.kind === 'never') throw new InvalidRequestError(placement.errors);
     if (placement.kind === 'wait') return { reason: `accepted; ${placement.reason}` };
     return { clusterId: placement.clusterId, reason: placement.reason };

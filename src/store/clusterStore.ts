@@ -5,7 +5,8 @@ import type {
 import type { ClusterCapacity, NodeCapacity } from '../domain/placement';
 import { canClusterMove, IllegalTransitionError } from '../domain/stateMachines';
 import { ApplicationStore } from './applicationStore';
-import type { Queryable } from './db';
+import type { Db, Queryable } from './db';
+import { queryNamed, type NamedStatement } from './namedQuery';
 
 interface ClusterRow {
   id: string;
@@ -255,20 +256,25 @@ export class ClusterStore {
   }
 
   /** The gateway's READY clusters with each configured node's capacity and the cpus our live jobs hold. */
-  async readyCapacity(db: Queryable, gatewayId: string): Promise<ClusterCapacity[]> {
-    const result = await db.raw<{ rows: { id: string; name: string; kind: ClusterKind; nodes: NodeCapacity[] | null; busy: number }[] }>(
-      `SELECT c.id, c.name, c.kind,
-              (SELECT json_agg(json_build_object('cpus', coalesce(n.cpus, 0), 'memoryMb', coalesce(n.memory_mb, 0)))
-                 FROM nodes n WHERE n.cluster_id = c.id AND n.state = 'CONFIGURED') AS nodes,
-              (SELECT coalesce(sum(coalesce((j.spec->>'totalCPUCount')::int, 1)), 0)::int
-                 FROM jobs j WHERE j.cluster_id = c.id
-                  AND j.state IN ('SUBMITTED', 'QUEUED', 'ACTIVE', 'SUSPENDED', 'UNKNOWN')) AS busy
-         FROM clusters c WHERE c.gateway_id = ? AND c.state = 'READY'`,
-      [gatewayId],
-    );
-    return result.rows.map((row) => ({
-      clusterId: row.id, name: row.name, kind: row.kind, nodes: row.nodes ?? [], busyCpus: row.busy,
-    }));
+  async readyCapacity(db: Db, gatewayId: string): Promise<ClusterCapacity[]> {
+    return (await this.readyCapacityOf(db, [gatewayId])).get(gatewayId) ?? [];
+  }
+
+  /**
+   * The READY clusters of each of these gateways with their configured nodes and busy CPUs (kept
+   * by the database as jobs change: migration 013), by gateway; one prepared statement for all.
+   */
+  async readyCapacityOf(db: Db, gatewayIds: readonly string[]): Promise<Map<string, ClusterCapacity[]>> {
+    const byGateway = new Map<string, ClusterCapacity[]>();
+    if (gatewayIds.length === 0) return byGateway;
+    const rows = await queryNamed<{ id: string; gateway_id: string; name: string; kind: ClusterKind; nodes: NodeCapacity[] | null; busy_cpus: number }>(
+      db, READY_CAPACITY, [[...new Set(gatewayIds)]]);
+    for (const row of rows) {
+      const list = byGateway.get(row.gateway_id) ?? [];
+      list.push({ clusterId: row.id, name: row.name, kind: row.kind, nodes: row.nodes ?? [], busyCpus: row.busy_cpus });
+      byGateway.set(row.gateway_id, list);
+    }
+    return byGateway;
   }
 
   /** Ids of clusters whose jobs are watched (READY or changing size). */
@@ -285,3 +291,12 @@ export class ClusterStore {
     return rows.map((row) => ({ clusterId: row.id, operation: row.operation, state: row.state }));
   }
 }
+
+const READY_CAPACITY: NamedStatement = {
+  name: 'clusters_ready_capacity',
+  text: `SELECT c.id, c.gateway_id, c.name, c.kind, c.busy_cpus,
+                (SELECT json_agg(json_build_object('cpus', coalesce(n.cpus, 0), 'memoryMb', coalesce(n.memory_mb, 0)))
+                   FROM nodes n WHERE n.cluster_id = c.id AND n.state = 'CONFIGURED') AS nodes
+           FROM clusters c WHERE c.gateway_id = ANY($1::text[]) AND c.state = 'READY'
+          ORDER BY c.id`,
+};

@@ -3,7 +3,9 @@
 import type { Job, JobSpec, JobState, JobStatusEntry } from '../domain/types';
 import { canJobMove, IllegalTransitionError } from '../domain/stateMachines';
 import type { Db, Queryable } from './db';
-import { addJobSql } from './queueStore';
+import { queryNamed, type NamedStatement } from './namedQuery';
+import { addJobSql, MAX_ATTEMPTS } from './queueStore';
+import { writeTransitions, type ObservedTransition } from './jobStatusWriter';
 
 interface JobRow {
   id: string;
@@ -54,6 +56,23 @@ export interface JobWork {
   workingDir?: string;
 }
 
+/** What a monitor tick needs of a live job. */
+export interface LiveJob {
+  jobId: string;
+  gatewayId: string;
+  state: JobState;
+  nativeJobId: string;
+  workingDir?: string;
+}
+
+interface LiveRow {
+  id: string;
+  gateway_id: string;
+  state: JobState;
+  native_job_id: string;
+  working_dir: string | null;
+}
+
 export interface StoredJob {
   job: Job;
   fingerprint: string;
@@ -65,6 +84,55 @@ const SELECT_JOB_WITH_HISTORY = `
                           ORDER BY s.id)
             FROM job_statuses s WHERE s.job_id = j.id) AS statuses
     FROM jobs j`;
+
+const SELECT_BY_IDS: NamedStatement = {
+  name: 'jobs_by_ids',
+  text: `SELECT j.*,
+                (SELECT json_agg(json_build_object('id', s.id, 'state', s.state, 'time', s.time, 'reason', s.reason)
+                                 ORDER BY s.id)
+                   FROM job_statuses s WHERE s.job_id = j.id) AS statuses
+           FROM jobs j WHERE j.id = ANY($1::text[])`,
+};
+
+/**
+ * New jobs from parallel arrays, one element per job, with their first status row, their dispatch
+ * (for those that already have a cluster) and, in the variant with events, their SUBMITTED event.
+ * ON CONFLICT DO NOTHING also settles two jobs of one list with the same key: the first is kept.
+ */
+function insertSubmittedStatement(withEvents: boolean): NamedStatement {
+  return {
+    name: withEvents ? 'jobs_insert_submitted_with_events' : 'jobs_insert_submitted',
+    text: `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
+                              $15::text[])
+           WITH ORDINALITY AS t(id, gateway_id, user_name, job_name, task_id, process_id, experiment_id, client_token,
+                                fingerprint, spec, cluster_id, placement_reason, working_dir, created_at, status_reason, position)),
+       inserted AS (
+         INSERT INTO jobs (id, gateway_id, user_name, job_name, task_id, process_id, experiment_id, client_token,
+                           fingerprint, spec, state, cluster_id, placement_reason, working_dir, created_at, updated_at)
+         SELECT id, gateway_id, user_name, job_name, task_id, process_id, experiment_id, client_token,
+                fingerprint, spec::jsonb, 'SUBMITTED', cluster_id, placement_reason, working_dir, created_at, created_at
+           FROM input ORDER BY position
+         ON CONFLICT DO NOTHING
+         RETURNING id, gateway_id, experiment_id, process_id, task_id, job_name, cluster_id, created_at),
+       first_status AS (
+         INSERT INTO job_statuses (job_id, state, time, reason)
+         SELECT i.id, 'SUBMITTED', i.created_at, input.status_reason
+           FROM inserted i JOIN input ON input.id = i.id ORDER BY input.position),
+       dispatch AS (
+         SELECT graphile_worker.add_job('job_dispatch', json_build_object('jobId', id), max_attempts := $16::int,
+                                        job_key := 'dispatch:' || id)
+           FROM inserted WHERE cluster_id IS NOT NULL)${withEvents ? `,
+       event AS (
+         INSERT INTO job_event_outbox (job_id, gateway_id, experiment_id, process_id, task_id, job_name, state, time)
+         SELECT id, gateway_id, experiment_id, process_id, task_id, job_name, 'SUBMITTED', created_at FROM inserted)` : ''}
+       SELECT id, (SELECT count(*) FROM dispatch) AS queued FROM inserted`,
+  };
+}
+
+const INSERT_SUBMITTED = insertSubmittedStatement(false);
+const INSERT_SUBMITTED_WITH_EVENTS = insertSubmittedStatement(true);
 
 /**
  * An upper estimate of the bytes a job (alias j) takes in a reply and in memory while the reply is
@@ -108,7 +176,8 @@ export interface JobStoreOptions {
 }
 
 export class JobStore {
-  constructor(private readonly options: JobStoreOptions = { outbox: false }) {}
+  /** Public so other writers of job states (the batch dispatcher) write the outbox alike. */
+  constructor(readonly options: JobStoreOptions = { outbox: false }) {}
 
   /**
    * Records a new job in SUBMITTED with its first status row, in one statement (one commit).
@@ -146,6 +215,34 @@ export class JobStore {
           : [])],
     );
     return result.rows.length === 1;
+  }
+
+  /**
+   * insertSubmitted for many jobs in one statement (one commit): the ids of those recorded. A job
+   * left out had an idempotency key that another job, stored or earlier in the same list, already
+   * holds. One fixed text for any number of jobs (arrays, unnested), so it is prepared once.
+   */
+  async insertSubmittedMany(db: Db, batch: readonly NewJob[]): Promise<Set<string>> {
+    if (batch.length === 0) return new Set();
+    const column = <T>(pick: (job: NewJob) => T) => batch.map(pick);
+    const rows = await queryNamed<{ id: string }>(db, this.options.outbox ? INSERT_SUBMITTED_WITH_EVENTS : INSERT_SUBMITTED, [
+      column((j) => j.jobId), column((j) => j.gatewayId), column((j) => j.userName), column((j) => j.spec.jobName),
+      column((j) => j.spec.taskId ?? null), column((j) => j.spec.processId ?? null), column((j) => j.spec.experimentId ?? null),
+      column((j) => j.spec.clientToken ?? null), column((j) => j.fingerprint), column((j) => JSON.stringify(j.spec)),
+      column((j) => j.clusterId ?? null), column((j) => (j.clusterId ? j.reason : null)), column((j) => j.spec.workingDir ?? null),
+      column((j) => j.now), column((j) => j.reason), MAX_ATTEMPTS,
+    ]);
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /**
+   * Jobs by id with their history and owner, whoever owns them (one prepared statement for many
+   * concurrent getJob calls): the caller checks each job's gateway.
+   */
+  async getByIds(db: Db, jobIds: readonly string[]): Promise<Map<string, Job>> {
+    if (jobIds.length === 0) return new Map();
+    const rows = await queryNamed<JobRow>(db, SELECT_BY_IDS, [[...new Set(jobIds)]]);
+    return new Map(rows.map((row) => [row.id, toJob(row)]));
   }
 
   /** The job an idempotency key of this spec already names, preferring the client token. */
@@ -231,12 +328,24 @@ export class JobStore {
     return row ? toWork(row) : undefined;
   }
 
-  /** Dispatched jobs of a cluster that have not ended: what its monitor watches. */
-  async liveOnCluster(db: Queryable, clusterId: string): Promise<JobWork[]> {
-    const rows = await workRows(db)
-      .where({ cluster_id: clusterId }).whereIn('state', ['QUEUED', 'ACTIVE', 'SUSPENDED', 'UNKNOWN'])
-      .whereNotNull('native_job_id') as WorkRow[];
-    return rows.map(toWork);
+  /**
+   * Dispatched jobs of a cluster that have not ended: what its monitor watches, every tick. Only
+   * the columns a tick needs (never the spec, which may be large).
+   */
+  async liveOnCluster(db: Queryable, clusterId: string): Promise<LiveJob[]> {
+    const result = await db.raw<{ rows: LiveRow[] }>(
+      `SELECT id, gateway_id, state, native_job_id, working_dir FROM jobs
+        WHERE cluster_id = ? AND state IN ('QUEUED', 'ACTIVE', 'SUSPENDED', 'UNKNOWN') AND native_job_id IS NOT NULL`,
+      [clusterId]);
+    return result.rows.map((row) => ({
+      jobId: row.id, gatewayId: row.gateway_id, state: row.state, nativeJobId: row.native_job_id,
+      ...(row.working_dir === null ? {} : { workingDir: row.working_dir }),
+    }));
+  }
+
+  /** Writes one monitor tick's transitions at once (see writeTransitions): the ids of the jobs moved. */
+  writeObserved(db: Queryable, transitions: readonly ObservedTransition[], now: number): Promise<Set<string>> {
+    return writeTransitions(db, transitions, now, this.options);
   }
 
   /** Jobs still SUBMITTED for a cluster (their dispatch may be lost with a crash before it ran). */
@@ -309,8 +418,10 @@ export class JobStore {
     tx: Queryable, jobId: string, changes: readonly StatusChange[], now: number,
     facts: { exitCode?: number; nativeState?: string; stdOut?: string; stdErr?: string; endedAt?: number } = {},
   ): Promise<void> {
-    const row = await tx('jobs').select('state', 'gateway_id', 'spec').where({ id: jobId })
-      .first<{ state: JobState; gateway_id: string; spec: JobSpec }>();
+    // The outbox's ids are the job's own columns (copied from the spec at submit): the spec itself,
+    // which may be large, is not read.
+    const row = await tx('jobs').select('state', 'gateway_id', 'experiment_id', 'process_id', 'task_id', 'job_name').where({ id: jobId })
+      .first<{ state: JobState; gateway_id: string; experiment_id: string | null; process_id: string | null; task_id: string | null; job_name: string }>();
     let state = row.state;
     for (const change of changes) {
       if (!canJobMove(state, change.state)) throw new IllegalTransitionError('job', jobId, state, change.state);
@@ -320,8 +431,8 @@ export class JobStore {
       await tx('job_statuses').insert(changes.map((c) => ({ job_id: jobId, state: c.state, time: c.time, reason: c.reason })));
       if (this.options.outbox) {
         await tx('job_event_outbox').insert(changes.map((c) => ({
-          job_id: jobId, gateway_id: row.gateway_id, experiment_id: row.spec.experimentId ?? null,
-          process_id: row.spec.processId ?? null, task_id: row.spec.taskId ?? null, job_name: row.spec.jobName,
+          job_id: jobId, gateway_id: row.gateway_id, experiment_id: row.experiment_id,
+          process_id: row.process_id, task_id: row.task_id, job_name: row.job_name,
           state: c.state, time: c.time,
         })));
       }
