@@ -17,7 +17,8 @@ import type { AnsibleInventory } from '../src/ansible/runner';
 import { createLogger } from '../src/log';
 import { describeMachine } from './support/machine';
 
-const TARGET_OVERHEAD = 0.10;
+/** Issue 10: the bridge at most 5% over bare ansible-runner, the program it has to run, on the same play. */
+const TARGET_OVERHEAD_VS_RUNNER = 0.05;
 
 const PLAY = `- name: Five trivial tasks
   hosts: all
@@ -158,13 +159,18 @@ async function main(): Promise<void> {
   const bare = stat('ansible-playbook');
   const runner = stat('ansible-runner');
   const bridged = stat('bridge');
-  const pct = (a: number, b: number): string => `${((a / b - 1) * 100).toFixed(1)}%`;
+  const pct = (a: number, b: number): string => {
+    const change = (a / b - 1) * 100;
+    return `${change >= 0 ? '+' : ''}${change.toFixed(1)}%`;
+  };
   const lines = [
     '| variant | mean (s) | median (s) | vs ansible-playbook (median) |',
     '| --- | --- | --- | --- |',
-    ...VARIANTS.map((v) => `| ${v} | ${(stat(v).mean / 1000).toFixed(2)} | ${(stat(v).median / 1000).toFixed(2)} | ${v === 'ansible-playbook' ? '—' : `+${pct(stat(v).median, bare.median)}`} |`),
+    ...VARIANTS.map((v) => `| ${v} | ${(stat(v).mean / 1000).toFixed(2)} | ${(stat(v).median / 1000).toFixed(2)} | ${v === 'ansible-playbook' ? '—' : pct(stat(v).median, bare.median)} |`),
     '',
-    `overhead of the bridge over bare ansible-playbook: ${pct(bridged.median, bare.median)} (median), ${pct(bridged.mean, bare.mean)} (mean); target <= ${TARGET_OVERHEAD * 100}%: ${bridged.median / bare.median - 1 <= TARGET_OVERHEAD ? 'met' : 'NOT met'}`,
+    `overhead of the bridge over bare ansible-runner: ${pct(bridged.median, runner.median)} (median), ${pct(bridged.mean, runner.mean)} (mean); ` +
+      `target <= ${TARGET_OVERHEAD_VS_RUNNER * 100}%: ${bridged.median / runner.median - 1 <= TARGET_OVERHEAD_VS_RUNNER ? 'met' : 'NOT met'}`,
+    `overhead of the bridge over bare ansible-playbook: ${pct(bridged.median, bare.median)} (median), ${pct(bridged.mean, bare.mean)} (mean)`,
     `  of which ansible-runner itself: ${((runner.median - bare.median) / 1000).toFixed(2)} s (median; runner vs ansible-playbook ${pct(runner.median, bare.median)})`,
     `  of which the bridge's own work: ${((bridged.median - runner.median) / 1000).toFixed(2)} s (median; bridge vs bare ansible-runner ${pct(bridged.median, runner.median)})`,
     `  the bridge's file work alone (run dir + env files, secret removal, artifact scrub, rotation), without a subprocess: ${bookkeeping.toFixed(1)} ms per run`,

@@ -14,6 +14,8 @@ import * as m010 from './010_host_keys';
 import * as m011 from './011_dispatch_claims';
 import * as m012 from './012_outbox_drain_lease';
 import * as m013 from './013_cluster_busy_cpus';
+import * as m014 from './014_jobs_cluster_updated';
+import * as m016 from './016_secrets_key_check';
 
 export interface Migration {
   name: string;
@@ -35,4 +37,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '011_dispatch_claims', ...m011 },
   { name: '012_outbox_drain_lease', ...m012 },
   { name: '013_cluster_busy_cpus', ...m013 },
+  { name: '014_jobs_cluster_updated', ...m014 },
+  { name: '016_secrets_key_check', ...m016 },
 ];

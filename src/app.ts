@@ -19,7 +19,9 @@ import { JobStore } from './store/jobStore';
 import { QueueStore } from './store/queueStore';
 import { ApplicationStore } from './store/applicationStore';
 import { GatewayKeyStore } from './store/gatewayKeyStore';
+import { checkSecretsKey } from './secrets/keyCheck';
 import { SecretBox } from './secrets/secretBox';
+import { KeyCheckStore } from './store/keyCheckStore';
 import { GatewayKeys } from './services/gatewayKeys';
 import { LocalCommandRunner } from './exec/commandRunner';
 import { HostKeyPins } from './exec/hostKeys';
@@ -69,7 +71,9 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const applied = await migrateLatest(db);
     log.info({ database: maskUrl(databaseUrl), applied }, 'database ready');
 
-    const gatewayKeys = new GatewayKeys({ db, keys: new GatewayKeyStore(), box: SecretBox.open(config.secretsKeyFile, config.dataDir) });
+    const box = SecretBox.open(config.secretsKeyFile, config.dataDir);
+    await checkSecretsKey(db, box, new KeyCheckStore());
+    const gatewayKeys = new GatewayKeys({ db, keys: new GatewayKeyStore(), box });
     const applications = new ApplicationStore();
     const clusters = new ClusterStore(applications);
     const jobs = new JobStore({ outbox: config.amqpUrl !== undefined });

@@ -60,3 +60,48 @@ export function cpuBetween(from: CpuSnapshot, to: CpuSnapshot, cores: number): {
   }
   return { processPct, machinePct };
 }
+
+/** Linux reports per-process CPU in clock ticks of USER_HZ, which is 100 on every Linux architecture Node runs on. */
+const USER_HZ = 100;
+
+/**
+ * User + system CPU of another process so far, in microseconds (Linux /proc/<pid>/stat); undefined
+ * when it cannot be read (the process has ended, or not Linux). Lets the bench process account for
+ * the CPU of servers and clients it started without asking them.
+ */
+export function processCpuUs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]); // field 14 of the full line
+    const stime = Number(fields[12]); // field 15
+    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
+    return ((utime + stime) * 1_000_000) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ProcessesCpuSnapshot {
+  wallMs: number;
+  byPid: Map<number, number | undefined>;
+  machine: CpuSnapshot;
+}
+
+export function processesCpuSnapshot(pids: readonly number[]): ProcessesCpuSnapshot {
+  return { wallMs: performance.now(), byPid: new Map(pids.map((pid) => [pid, processCpuUs(pid)])), machine: cpuSnapshot() };
+}
+
+/** CPU of the given processes together between two snapshots, percent of one core; NaN when unknown. */
+export function processesCpuBetween(from: ProcessesCpuSnapshot, to: ProcessesCpuSnapshot, pids: readonly number[]): number {
+  const wallUs = (to.wallMs - from.wallMs) * 1000;
+  let used = 0;
+  for (const pid of pids) {
+    const a = from.byPid.get(pid);
+    const b = to.byPid.get(pid);
+    if (a === undefined || b === undefined) return Number.NaN;
+    used += b - a;
+  }
+  return wallUs > 0 ? (100 * used) / wallUs : Number.NaN;
+}

@@ -22,12 +22,29 @@ export interface EnqueueOptions {
  */
 export const MAX_ATTEMPTS = 8;
 
+/**
+ * Tasks whose runs under one job key must never overlap, on any replica. A job key alone does not
+ * ensure it: adding a job under a key whose job is running (locked) does not replace that job but
+ * adds a second one that any idle worker runs at once, beside the first. That happens whenever
+ * something adds the same key during a run: a replica's start-up recovery, a cluster turning READY
+ * again, the running tick queuing its successor. Giving such jobs a named queue per key makes
+ * graphile-worker run them one after another: one monitor tick per cluster at a time, one placement
+ * pass per gateway at a time.
+ */
+const SERIAL_PER_KEY: ReadonlySet<TaskName> = new Set<TaskName>(['cluster_monitor', 'place_waiting']);
+
+/** The named queue a job goes into: the caller's, or its key's for tasks serial per key. */
+export function queueNameOf(task: TaskName, options: EnqueueOptions): string | null {
+  if (options.queueName !== undefined) return options.queueName;
+  return SERIAL_PER_KEY.has(task) && options.jobKey !== undefined ? options.jobKey : null;
+}
+
 /** SQL (with its bindings) that adds a graphile-worker job; usable inside a CTE. */
 export function addJobSql(task: TaskName, payload: object, options: EnqueueOptions = {}): { sql: string; bindings: (string | number | null)[] } {
   return {
     sql: `graphile_worker.add_job(?::text, ?::json, queue_name := ?::text, run_at := ?::timestamptz,
                                   max_attempts := ?::int, job_key := ?::text)`,
-    bindings: [task, JSON.stringify(payload), options.queueName ?? null, options.runAt?.toISOString() ?? null,
+    bindings: [task, JSON.stringify(payload), queueNameOf(task, options), options.runAt?.toISOString() ?? null,
       options.maxAttempts ?? MAX_ATTEMPTS, options.jobKey ?? null],
   };
 }
@@ -38,6 +55,23 @@ export class QueueStore {
     await db.raw(`SELECT ${sql}`, bindings);
   }
 
+  /**
+   * Adds a job only when no job under its key is running or still due to run: for recovery, which
+   * fills gaps. A blind add would not be harmless while another replica works on the key: the
+   * running job would be marked as on its last attempt (so not retried), a second run queued after
+   * it, and a job waiting out its backoff made due at once. Two replicas checking at the same moment
+   * may both add; the key still leaves one pending job.
+   */
+  async enqueueIfAbsent(db: Queryable, task: TaskName, payload: object, options: EnqueueOptions & { jobKey: string }): Promise<boolean> {
+    const { sql, bindings } = addJobSql(task, payload, options);
+    const { rows } = await db.raw(`
+      SELECT ${sql} IS NOT NULL AS added WHERE NOT EXISTS (
+        SELECT 1 FROM graphile_worker._private_jobs j
+        WHERE j.key = ? AND (j.locked_at IS NOT NULL OR j.attempts < j.max_attempts))`,
+    [...bindings, options.jobKey]) as { rows: { added: boolean }[] };
+    return rows.length > 0;
+  }
+
   async beat(db: Queryable, workerIds: readonly string[], processId: string, now: number): Promise<void> {
     if (workerIds.length === 0) return;
     await db('worker_heartbeats')
@@ -46,13 +80,20 @@ export class QueueStore {
   }
 
   /**
-   * Workers taken for dead: those whose process stopped beating before `staleBefore`, and those
-   * holding a lock taken before then without ever having beaten since (a process killed between
-   * its workers' first claim and its first heartbeat left no row to go stale).
+   * Workers taken for dead: those whose process gave no sign of life since `staleBefore`, and
+   * those holding a lock taken before then without ever having beaten since (a process killed
+   * between its workers' first claim and its first heartbeat left no row to go stale).
+   *
+   * A dispatch claim is a sign of life too, and the one a dispatcher goes by: it takes a claim
+   * over only once the claim itself is that old. Unlocking a dead process's queue jobs earlier
+   * would have them run while its claims still hold, find the job claimed, and put it off by a
+   * whole stale period more; waiting for the claims too lets them be taken over at the first try.
    */
   async staleWorkers(db: Queryable, staleBefore: number): Promise<string[]> {
     const { rows } = await db.raw(`
-      SELECT worker_id FROM worker_heartbeats WHERE beat_at < :staleBefore
+      SELECT h.worker_id FROM worker_heartbeats h
+      WHERE h.beat_at < :staleBefore
+        AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dispatch_claimed_by = h.process_id AND j.dispatch_claimed_at >= :staleBefore)
       UNION
       SELECT locks.locked_by FROM (
         SELECT locked_by, locked_at FROM graphile_worker._private_jobs WHERE locked_by IS NOT NULL

@@ -1,7 +1,9 @@
 // At start: make sure every piece of unfinished work has a queue job. Queue jobs are rows in
-// Postgres and survive a crash, so this mostly finds them already there (a job key makes adding
-// again harmless); it covers work whose job was completed or lost while its state still says
-// otherwise.
+// Postgres and survive a crash, so this mostly finds them already there; it covers work whose job
+// was completed or lost while its state still says otherwise. Every replica runs it as it starts,
+// usually while others are working on those very keys, so it adds only where no job is running or
+// due (QueueStore.enqueueIfAbsent): it never queues a second run behind a running one nor touches a
+// job another replica holds.
 import type { Logger } from '../log';
 import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
@@ -23,26 +25,25 @@ export async function recoverWork(deps: RecoveryDeps): Promise<void> {
   for (const cluster of building) {
     if (cluster.state === 'SCALING') {
       const workerCount = await clusters.targetWorkers(db, cluster.clusterId);
-      await queue.enqueue(db, 'cluster_workflow', { clusterId: cluster.clusterId, action: 'scale', workerCount }, {
+      await queue.enqueueIfAbsent(db, 'cluster_workflow', { clusterId: cluster.clusterId, action: 'scale', workerCount }, {
         queueName: workflowQueue(cluster.clusterId).queueName, jobKey: `scale:${cluster.clusterId}`,
       });
       continue;
     }
     const action = cluster.state === 'TEARING_DOWN' ? 'delete' : 'create';
-    await queue.enqueue(db, 'cluster_workflow', { clusterId: cluster.clusterId, action }, {
-      ...workflowQueue(cluster.clusterId),
-    });
+    await queue.enqueueIfAbsent(db, 'cluster_workflow', { clusterId: cluster.clusterId, action }, workflowQueue(cluster.clusterId));
   }
   const watched = await clusters.monitoredIds(db);
   let undispatched = 0;
+  let added = 0;
   for (const clusterId of watched) {
-    await queue.enqueue(db, 'cluster_monitor', { clusterId }, { jobKey: `monitor:${clusterId}` });
+    if (await queue.enqueueIfAbsent(db, 'cluster_monitor', { clusterId }, { jobKey: `monitor:${clusterId}` })) added += 1;
     for (const jobId of await jobs.undispatched(db, clusterId)) {
       undispatched += 1;
-      await queue.enqueue(db, 'job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}` });
+      if (await queue.enqueueIfAbsent(db, 'job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}` })) added += 1;
     }
   }
   if (building.length + watched.length > 0) {
-    log.info({ building: building.length, watched: watched.length, undispatched }, 'resumed unfinished work');
+    log.info({ building: building.length, watched: watched.length, undispatched, added }, 'resumed unfinished work');
   }
 }

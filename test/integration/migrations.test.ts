@@ -6,7 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 const EXPECTED_TABLES = [
   'allocations', 'applications', 'cluster_events', 'cluster_failures', 'clusters', 'gateway_keys', 'host_keys', 'idempotency_keys',
   'job_event_outbox', 'job_event_outbox_lease', 'job_statuses', 'jobs',
-  'nodes',
+  'nodes', 'secrets_key_check',
   'worker_heartbeats',
 ];
 

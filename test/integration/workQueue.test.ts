@@ -58,4 +58,80 @@ describe('WorkQueue', () => {
     expect(ranAfter).toBeDefined();
     expect(ranAfter).toBeLessThan(5000);
   });
+
+  it('never runs two monitor ticks of one cluster at once, across replicas, when its key is added during a tick', async () => {
+    // Two replicas' queues on one database, as two service processes would have.
+    const replicas = [0, 1].map(() => new WorkQueue({
+      connectionString: database.url, db: database.db, queue, log: createLogger('silent'), concurrency: 2, staleAfterMs: 3000, heartbeatMs: 500,
+    }));
+    let running = 0;
+    let mostAtOnce = 0;
+    let ticks = 0;
+    const monitor = async (): Promise<void> => {
+      running += 1;
+      ticks += 1;
+      mostAtOnce = Math.max(mostAtOnce, running);
+      await sleep(800);
+      running -= 1;
+    };
+    try {
+      for (const replica of replicas) {
+        await replica.migrate();
+        await replica.start({ cluster_workflow: async () => {}, job_dispatch: async () => {}, cluster_monitor: monitor, place_waiting: async () => {} });
+      }
+      await queue.enqueue(database.db, 'cluster_monitor', { clusterId: 'c1' }, { jobKey: 'monitor:c1' });
+      for (let i = 0; i < 40 && running === 0; i += 1) await sleep(50);
+      expect(running).toBe(1);
+      // What a replica's start-up recovery does while the tick runs on one of them.
+      await queue.enqueue(database.db, 'cluster_monitor', { clusterId: 'c1' }, { jobKey: 'monitor:c1' });
+      for (let i = 0; i < 60 && ticks < 2; i += 1) await sleep(50);
+      for (let i = 0; i < 40 && running > 0; i += 1) await sleep(50);
+      expect({ ticks, mostAtOnce }).toEqual({ ticks: 2, mostAtOnce: 1 });
+    } finally {
+      for (const replica of replicas) await replica.stop();
+    }
+  });
+
+  it('takes a process for dead only once its dispatch claims are as old as its last heartbeat allows', async () => {
+    const migrate = new WorkQueue({ connectionString: database.url, db: database.db, queue, log: createLogger('silent') });
+    await migrate.migrate();
+    await migrate.stop();
+    const now = Date.now();
+    await queue.beat(database.db, ['worker-killed'], 'host:4242', now - 20_000);
+    // A claim it wrote after its last heartbeat: it was alive then.
+    await database.db('jobs').insert({
+      id: 'claimed-job', gateway_id: 'gw', user_name: 'u', job_name: 'n', fingerprint: 'f', spec: {}, state: 'SUBMITTED',
+      created_at: now, updated_at: now, dispatch_claimed_by: 'host:4242', dispatch_claimed_at: now - 1000,
+    });
+    expect(await queue.staleWorkers(database.db, now - 10_000)).toEqual([]);
+    await database.db('jobs').update({ dispatch_claimed_at: now - 15_000 }).where({ id: 'claimed-job' });
+    expect(await queue.staleWorkers(database.db, now - 10_000)).toEqual(['worker-killed']);
+  });
+
+  it("adds recovery's jobs only where none is running or due, leaving other replicas' jobs as they are", async () => {
+    const migrate = new WorkQueue({ connectionString: database.url, db: database.db, queue, log: createLogger('silent') });
+    await migrate.migrate();
+    await migrate.stop();
+    interface Row { key: string; run_at: Date; attempts: number; max_attempts: number; locked_by: string | null }
+    const rows = async (): Promise<Row[]> => database.db.withSchema('graphile_worker').from('_private_jobs')
+      .select('key', 'run_at', 'attempts', 'max_attempts', 'locked_by').orderBy('id') as Promise<Row[]>;
+    const later = new Date(Date.now() + 60_000);
+
+    // Nothing under the key: added.
+    expect(await queue.enqueueIfAbsent(database.db, 'job_dispatch', { jobId: 'j1' }, { jobKey: 'dispatch:j1', runAt: later })).toBe(true);
+    // Due later (a backoff, a delayed look): left alone, its time kept.
+    expect(await queue.enqueueIfAbsent(database.db, 'job_dispatch', { jobId: 'j1' }, { jobKey: 'dispatch:j1' })).toBe(false);
+    expect((await rows()).map((r) => [r.key, r.run_at.getTime()])).toEqual([['dispatch:j1', later.getTime()]]);
+
+    // Running on another replica: no second job, and the running one keeps its retries.
+    await database.db.raw("UPDATE graphile_worker._private_jobs SET locked_by = 'worker-other', locked_at = now(), attempts = 1");
+    expect(await queue.enqueueIfAbsent(database.db, 'job_dispatch', { jobId: 'j1' }, { jobKey: 'dispatch:j1' })).toBe(false);
+    expect((await rows()).map((r) => [r.key, r.attempts, r.locked_by])).toEqual([['dispatch:j1', 1, 'worker-other']]);
+
+    // Failed for good while its work still waits: added again, due now.
+    await database.db.raw('UPDATE graphile_worker._private_jobs SET locked_by = NULL, locked_at = NULL, attempts = max_attempts');
+    expect(await queue.enqueueIfAbsent(database.db, 'job_dispatch', { jobId: 'j1' }, { jobKey: 'dispatch:j1' })).toBe(true);
+    const holder = (await rows()).filter((r) => r.key === 'dispatch:j1');
+    expect(holder.map((r) => ({ attempts: r.attempts, due: r.run_at.getTime() <= Date.now() }))).toEqual([{ attempts: 0, due: true }]);
+  });
 });
