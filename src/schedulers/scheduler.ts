@@ -52,6 +52,17 @@ export interface TrackedJob {
   nativeJobId: string;
 }
 
+/**
+ * What became of one job of a submitMany. 'refused': the job itself cannot run (JobRefusedError
+ * semantics: it ends FAILED). 'failed': anything else (the controller unreachable, the batch cut
+ * short); the job may or may not have reached the scheduler, so it is searched for before it is
+ * submitted again.
+ */
+export type SubmitOutcome =
+  | { kind: 'submitted'; jobId: string; nativeJobId: string }
+  | { kind: 'refused'; jobId: string; error: JobRefusedError }
+  | { kind: 'failed'; jobId: string; error: Error };
+
 export interface Scheduler {
   /** The scheduler's own name, as job histories say it ("queued as Slurm job 42"). */
   readonly name: string;
@@ -62,6 +73,12 @@ export interface Scheduler {
    */
   submit(job: BatchJob): Promise<string>;
   /**
+   * Submits several jobs at once (as submit does each), with as few processes per account as the
+   * scheduler allows: one outcome per job, in the order given. One job's refusal or failure never
+   * stops the others; it does not throw for them.
+   */
+  submitMany(jobs: readonly BatchJob[]): Promise<SubmitOutcome[]>;
+  /**
    * Finds native jobs already carrying these ids of ours (live or ended), so a dispatch interrupted
    * between submit and recording the native id adopts its job instead of submitting again.
    */
@@ -71,4 +88,9 @@ export interface Scheduler {
   cancel(nativeJobId: string): Promise<void>;
   /** The last maxBytes of the job's stdout and stderr files (undefined for a missing file). */
   outputTails(job: JobOutput, maxBytes: number): Promise<{ stdOut?: string; stdErr?: string }>;
+  /**
+   * outputTails of many jobs in few processes, in the order given; undefined for a job whose
+   * output could not be read just now (try again later). Without it, callers call outputTails.
+   */
+  outputTailsOfMany?(jobs: readonly JobOutput[], maxBytes: number): Promise<({ stdOut?: string; stdErr?: string } | undefined)[]>;
 }

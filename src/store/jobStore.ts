@@ -65,6 +65,16 @@ export interface LiveJob {
   workingDir?: string;
 }
 
+/** States in which a dispatched job is watched by its cluster's monitor. */
+const LIVE_STATES: ReadonlySet<JobState> = new Set(['QUEUED', 'ACTIVE', 'SUSPENDED', 'UNKNOWN']);
+
+function toLive(row: LiveRow): LiveJob {
+  return {
+    jobId: row.id, gatewayId: row.gateway_id, state: row.state, nativeJobId: row.native_job_id,
+    ...(row.working_dir === null ? {} : { workingDir: row.working_dir }),
+  };
+}
+
 interface LiveRow {
   id: string;
   gateway_id: string;
@@ -337,9 +347,20 @@ export class JobStore {
       `SELECT id, gateway_id, state, native_job_id, working_dir FROM jobs
         WHERE cluster_id = ? AND state IN ('QUEUED', 'ACTIVE', 'SUSPENDED', 'UNKNOWN') AND native_job_id IS NOT NULL`,
       [clusterId]);
+    return result.rows.map(toLive);
+  }
+
+  /**
+   * Jobs of a cluster that changed (updated_at) at or after since, whatever their state: what a
+   * monitor that already holds the cluster's live jobs needs to bring them up to date.
+   */
+  async changedOnCluster(db: Queryable, clusterId: string, since: number): Promise<{ job: LiveJob; live: boolean }[]> {
+    const result = await db.raw<{ rows: (Omit<LiveRow, 'native_job_id'> & { native_job_id: string | null })[] }>(
+      `SELECT id, gateway_id, state, native_job_id, working_dir FROM jobs WHERE cluster_id = ? AND updated_at >= ?`,
+      [clusterId, since]);
     return result.rows.map((row) => ({
-      jobId: row.id, gatewayId: row.gateway_id, state: row.state, nativeJobId: row.native_job_id,
-      ...(row.working_dir === null ? {} : { workingDir: row.working_dir }),
+      job: toLive({ ...row, native_job_id: row.native_job_id ?? '' }),
+      live: row.native_job_id !== null && LIVE_STATES.has(row.state),
     }));
   }
 
@@ -370,28 +391,6 @@ export class JobStore {
     const dispatch = addJobSql('job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}` });
     await tx.raw(`SELECT ${dispatch.sql}`, dispatch.bindings);
     return true;
-  }
-
-  /**
-   * Claims a job's dispatch for this process and counts the attempt (committed on its own, so a
-   * crash after sbatch still leaves the count): the attempt number, or undefined when there is
-   * nothing to dispatch or another live process holds the claim. A claim is taken over once it is
-   * older than staleBefore and its process has not beaten since (the process died mid-dispatch).
-   */
-  async claimDispatch(db: Queryable, jobId: string, processId: string, now: number, staleBefore: number): Promise<number | undefined> {
-    const { rows } = await db.raw(`
-      UPDATE jobs SET dispatch_attempts = dispatch_attempts + 1, dispatch_claimed_by = :processId, dispatch_claimed_at = :now
-      WHERE id = :jobId AND state = 'SUBMITTED' AND native_job_id IS NULL
-        AND (dispatch_claimed_by IS NULL
-          OR (dispatch_claimed_at < :staleBefore AND NOT EXISTS (
-            SELECT 1 FROM worker_heartbeats h WHERE h.process_id = jobs.dispatch_claimed_by AND h.beat_at >= :staleBefore)))
-      RETURNING dispatch_attempts`, { jobId, processId, now, staleBefore }) as { rows: { dispatch_attempts: number }[] };
-    return rows[0]?.dispatch_attempts;
-  }
-
-  /** Lets go of a claim this process holds (the attempt failed and will be tried again). */
-  async releaseDispatch(db: Queryable, jobId: string, processId: string): Promise<void> {
-    await db('jobs').update({ dispatch_claimed_by: null, dispatch_claimed_at: null }).where({ id: jobId, dispatch_claimed_by: processId });
   }
 
   /**

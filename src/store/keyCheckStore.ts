@@ -1,4 +1,4 @@
-// The sealed proof of the secrets key (migration 016), and a sealed secret to test a key against.
+// The sealed proof of the secrets key (migration 015), and a sealed secret to test a key against.
 import type { Queryable } from './db';
 
 export class KeyCheckStore {
@@ -12,7 +12,7 @@ export class KeyCheckStore {
     await db('secrets_key_check').insert({ singleton: true, sealed, created_at: now }).onConflict('singleton').ignore();
   }
 
-  /** Any secret sealed before the proof existed (a database older than migration 016). */
+  /** Any secret sealed before the proof existed (a database older than migration 015). */
   async anySealedSecret(db: Queryable): Promise<string | undefined> {
     const row = await db('gateway_keys').select('private_key_sealed').orderBy('created_at').first<{ private_key_sealed: string } | undefined>();
     return row?.private_key_sealed;

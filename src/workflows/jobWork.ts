@@ -1,18 +1,21 @@
 // Dispatching jobs to their cluster's scheduler exactly once, watching them to their end, and
 // placing jobs that waited for a cluster. Each runs as a queue task; each is safe to run again.
-import { gatewayAccount, gatewayRoot, resolveWorkingDir } from '../domain/gatewayAccount';
+import { gatewayAccount } from '../domain/gatewayAccount';
 import { place, needsOf, type ClusterCapacity } from '../domain/placement';
 import { canJobMove, isTerminalJobState } from '../domain/stateMachines';
 import type { Cluster } from '../domain/types';
 import type { Logger } from '../log';
-import { JobRefusedError, type NativeJobStatus } from '../schedulers/scheduler';
+import type { JobOutput, NativeJobStatus, Scheduler } from '../schedulers/scheduler';
 import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
-import type { JobStore, JobWork, StatusChange } from '../store/jobStore';
+import type { JobStore, JobWork, LiveJob, StatusChange } from '../store/jobStore';
+import type { JobFacts, ObservedTransition } from '../store/jobStatusWriter';
 import { processIdentity, type QueueStore } from '../store/queueStore';
 import type { ClusterAccess } from './clusterAccess';
-import { jobEnvironment } from './applications';
+import { LiveJobs } from './liveJobs';
 import type { ApplicationStore } from '../store/applicationStore';
+import { DispatchStore } from '../store/dispatchStore';
+import { BatchDispatcher, DISPATCH_BATCH_SIZE } from './batchDispatch';
 
 export interface JobWorkDeps {
   db: Db;
@@ -28,12 +31,23 @@ export interface JobWorkDeps {
   monitorIntervalMs: number;
   /** A dispatch claim this old, whose process stopped beating, is taken over (the queue's staleAfter). */
   staleAfterMs: number;
+  /** Jobs of one cluster claimed and submitted together by one dispatch (DISPATCH_BATCH_SIZE). */
+  dispatchBatchSize?: number;
   now?: () => number;
 }
 
 /** How much of a job's stdout/stderr getJob carries. */
 export const OUTPUT_TAIL_BYTES = 64 * 1024;
 const WAITING_BATCH = 500;
+/** Output reads at a time for a scheduler that can only read one job's output per call. */
+const OUTPUT_TAIL_CONCURRENCY = 4;
+
+/** A move a tick saw, before its output is read and it is written. */
+interface PendingTransition {
+  job: LiveJob;
+  terminal: boolean;
+  transition: ObservedTransition;
+}
 const LIVE_CLUSTER = new Set(['READY', 'SCALING', 'DEGRADED']);
 
 export class JobWorkflows {
@@ -42,13 +56,30 @@ export class JobWorkflows {
   /** Names this process in dispatch claims, as in the queue's heartbeats. */
   private readonly processId = processIdentity();
 
+  private readonly batches: BatchDispatcher;
+
+  /** Each monitored cluster's live jobs, kept between its ticks. */
+  private readonly liveJobs: LiveJobs;
+
   constructor(private readonly deps: JobWorkDeps) {
     this.now = deps.now ?? Date.now;
+    this.liveJobs = new LiveJobs(deps.jobs);
+    this.batches = new BatchDispatcher({
+      db: deps.db, dispatches: new DispatchStore(), applications: deps.applications, log: deps.log, jobRoot: deps.jobRoot,
+      processId: this.processId, staleAfterMs: deps.staleAfterMs, batchSize: deps.dispatchBatchSize ?? DISPATCH_BATCH_SIZE,
+      outbox: deps.jobs.options.outbox, now: this.now,
+      fail: async (jobId, reason) => {
+        const work = await deps.jobs.work(deps.db, jobId);
+        if (work) await this.end(work, 'FAILED', reason);
+      },
+    });
   }
 
   /**
-   * Submits a job to its cluster's scheduler once. The native job carries our id, so a dispatch
-   * that died between submitting and recording finds its own job instead of submitting twice.
+   * Submits a job to its cluster's scheduler once, together with other jobs of its cluster that are
+   * due (see BatchDispatcher). The native job carries our id, so a dispatch that died between
+   * submitting and recording finds its own job instead of submitting twice. A job already
+   * dispatched by another task's batch needs nothing more.
    */
   async dispatch(jobId: string): Promise<void> {
     const { db, jobs, clusters } = this.deps;
@@ -64,74 +95,56 @@ export class JobWorkflows {
       await this.deps.queue.enqueue(db, 'job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}`, runAt: new Date(this.now() + 5000) });
       return;
     }
-    const scheduler = this.deps.access.scheduler(cluster);
-    const account = gatewayAccount(work.gatewayId).name;
-    // Submit resolved and checked the directory; a job recorded before that was checked is
-    // resolved (and refused) the same way here.
-    const resolved = resolveWorkingDir(gatewayRoot(this.deps.jobRoot, work.gatewayId), jobId, work.workingDir);
-    if ('error' in resolved) {
-      await this.end(work, 'FAILED', `${resolved.error.field} ${resolved.error.message}`);
-      return;
-    }
-    const workingDir = resolved.dir;
-    const app = work.spec.applicationId ? await this.deps.applications.get(db, work.spec.applicationId) : undefined;
-    // Claim, act, record: no transaction is open while the scheduler is called. The claim keeps a
-    // second dispatcher of the same job out; a crash after submit leaves the attempt counted, and
-    // only a job whose dispatch started before can already be in the scheduler: only then is it
-    // searched, and the job found there is adopted instead of submitted again.
-    const now = this.now();
-    const attempt = await jobs.claimDispatch(db, jobId, this.processId, now, now - this.deps.staleAfterMs);
-    if (attempt === undefined) {
-      const again = await jobs.work(db, jobId);
-      if (!again || again.state !== 'SUBMITTED' || again.nativeJobId) return; // done, or ended meanwhile
-      // Another live dispatcher holds it: look again once its claim could be stale.
-      await this.deps.queue.enqueue(db, 'job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}`, runAt: new Date(now + this.deps.staleAfterMs) });
-      return;
-    }
-    let nativeJobId: string | undefined;
-    try {
-      nativeJobId = attempt > 1 ? (await scheduler.findByJobIds([jobId])).get(jobId) : undefined;
-      const adopted = nativeJobId !== undefined;
-      nativeJobId ??= await scheduler.submit({
-        jobId, spec: work.spec, workingDir, account, environment: jobEnvironment(app, work.spec.environment),
-      });
-      const reason = `${adopted ? 'found already queued' : 'queued'} as ${scheduler.name} job ${nativeJobId} on cluster ${cluster.name}`;
-      if (await jobs.recordDispatch(db, jobId, nativeJobId, workingDir, reason, this.now())) return;
-      // Canceled (or its cluster deleted) while it was being submitted: it must not run.
-      this.deps.log.info({ jobId, nativeJobId }, 'job ended while it was dispatched; canceling the native job');
-      await scheduler.cancel(nativeJobId).catch((error: unknown) =>
-        this.deps.log.error({ jobId, nativeJobId, err: error }, 'could not cancel the native job of a job that ended while it was dispatched'));
-    } catch (error) {
-      // The job itself cannot run as given: it ends FAILED with the reason instead of being
-      // retried for days. Anything else (an unreachable controller) is retried by the queue.
-      if (error instanceof JobRefusedError) {
-        await this.end(work, 'FAILED', error.message.slice(0, 2000));
-        return;
-      }
-      await jobs.releaseDispatch(db, jobId, this.processId);
-      throw error;
-    }
+    // Claim, act, record: no transaction is open while the scheduler is called.
+    const round = await this.batches.round(cluster, this.deps.access.scheduler(cluster), jobId, work.gatewayId);
+    if (round.leadError) throw round.leadError;
+    if (round.leadClaimed) return;
+    const again = await jobs.work(db, jobId);
+    if (!again || again.state !== 'SUBMITTED' || again.nativeJobId) return; // done, or ended meanwhile
+    // Another live dispatcher holds it: look again once its claim could be stale (a batch that
+    // records it removes this task).
+    await this.deps.queue.enqueue(db, 'job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}`, runAt: new Date(this.now() + this.deps.staleAfterMs) });
   }
 
-  /** One poll of a cluster's live jobs (one batched scheduler query), then the next tick is queued. */
+  /**
+   * One poll of a cluster's live jobs (one batched scheduler query), then the next tick is queued.
+   * The database work of a tick follows the changes, not the jobs held: a read of the cluster's
+   * jobs that changed lately (LiveJobs keeps the rest between ticks) and, when some changed in the
+   * scheduler, one transaction writing all their changes at once.
+   */
   async monitor(clusterId: string): Promise<void> {
-    const { db, jobs, clusters } = this.deps;
+    const { db, clusters } = this.deps;
+    const started = this.now();
     const cluster = await clusters.getById(db, clusterId);
-    if (!cluster || !LIVE_CLUSTER.has(cluster.state)) return; // the watch ends with the cluster
+    if (!cluster || !LIVE_CLUSTER.has(cluster.state)) {
+      this.liveJobs.forget(clusterId);
+      return; // the watch ends with the cluster
+    }
     try {
-      const live = await jobs.liveOnCluster(db, clusterId);
-      if (live.length > 0) {
-        const statuses = await this.deps.access.scheduler(cluster).poll(
-          live.map((job) => ({ jobId: job.jobId, nativeJobId: job.nativeJobId as string })));
-        const byId = new Map(live.map((job) => [job.jobId, job]));
-        for (const status of statuses) {
+      const byId = await this.liveJobs.read(db, clusterId, started);
+      const read = this.now();
+      let [changed, polled, tailsMs] = [0, read, 0];
+      if (byId.size > 0) {
+        const scheduler = this.deps.access.scheduler(cluster);
+        const statuses = await scheduler.poll([...byId.values()]);
+        polled = this.now();
+        const observed = statuses.flatMap((status) => {
           const job = byId.get(status.jobId);
-          if (job) await this.apply(cluster, job, status);
-        }
+          return job ? (this.transition(scheduler.name, job, status) ?? []) : [];
+        });
+        changed = observed.length;
+        if (observed.length > 0) tailsMs = await this.record(cluster, scheduler, observed);
       }
+      // What bench/monitor reads a tick's cost from (debug only: one line per cluster per tick).
+      const ended = this.now();
+      this.deps.log.debug({
+        clusterId, live: byId.size, changed, ms: ended - started, readMs: read - started, pollMs: polled - read, recordMs: ended - polled, tailsMs,
+      }, 'monitor tick');
     } finally {
+      // Ticks start every interval (not an interval after the last one ended), so a slow tick
+      // does not add its own length to how late the next change is seen.
       await this.deps.queue.enqueue(db, 'cluster_monitor', { clusterId }, {
-        jobKey: `monitor:${clusterId}`, runAt: new Date(this.now() + this.deps.monitorIntervalMs),
+        jobKey: `monitor:${clusterId}`, runAt: new Date(Math.max(this.now(), started + this.deps.monitorIntervalMs)),
       });
     }
   }
@@ -159,47 +172,90 @@ export class JobWorkflows {
     }
   }
 
-  /** Records what the scheduler says, with the steps in between a poll may have missed. */
-  private async apply(cluster: Cluster, job: JobWork, status: NativeJobStatus): Promise<void> {
-    const scheduler = this.deps.access.scheduler(cluster);
-    if (status.state === job.state) return;
+  /**
+   * What the scheduler says, as a move of the job with the steps in between a poll may have
+   * missed; undefined when nothing changed (history is written only on change) or the move is
+   * illegal.
+   */
+  private transition(schedulerName: string, job: LiveJob, status: NativeJobStatus): PendingTransition | undefined {
+    if (status.state === job.state) return undefined;
     const now = this.now();
     const changes: StatusChange[] = [];
     const terminal = isTerminalJobState(status.state);
     // A job that started and ended between two polls did run: its history says so, with the
     // scheduler's own start time.
     if (terminal && job.state === 'QUEUED' && status.startTime !== undefined) {
-      changes.push({ state: 'ACTIVE', time: Math.min(status.startTime, now), reason: `running (${scheduler.name} job ${status.nativeJobId})` });
+      changes.push({ state: 'ACTIVE', time: Math.min(status.startTime, now), reason: `running (${schedulerName} job ${status.nativeJobId})` });
     }
     const from = changes.length > 0 ? 'ACTIVE' : job.state;
     if (!canJobMove(from, status.state)) {
       this.deps.log.warn({ jobId: job.jobId, from, to: status.state }, 'scheduler reported a state the job cannot move to; ignored');
-      return;
+      return undefined;
     }
     changes.push({
       state: status.state,
       time: terminal ? Math.min(status.endTime ?? now, now) : now,
-      reason: describe(scheduler.name, status),
+      reason: describe(schedulerName, status),
     });
-    const facts = terminal
-      ? {
-        exitCode: status.exitCode,
-        nativeState: status.nativeState,
-        endedAt: status.endTime ?? now,
-        ...(job.workingDir
-          ? await scheduler.outputTails({ account: gatewayAccount(job.gatewayId).name, workingDir: job.workingDir }, OUTPUT_TAIL_BYTES)
-          : {}),
-      }
+    const facts: JobFacts = terminal
+      ? { exitCode: status.exitCode, nativeState: status.nativeState, endedAt: status.endTime ?? now }
       : { nativeState: status.nativeState };
-    await this.deps.db.transaction(async (tx) => {
-      const locked = await this.deps.jobs.lockWork(tx, job.jobId);
-      if (!locked || locked.state !== job.state) return; // another tick got there first
-      await this.deps.jobs.append(tx, job.jobId, changes, now, facts);
+    return { job, terminal, transition: { jobId: job.jobId, from: job.state, changes, facts } };
+  }
+
+  /**
+   * Reads the output of the jobs that ended (a few processes for all of them), then writes every
+   * change of the tick in one transaction, with the placement of waiting jobs when room was freed.
+   * A job moved meanwhile by someone else (a cancel) is left alone by the writer. Returns the ms
+   * spent reading output.
+   */
+  private async record(cluster: Cluster, scheduler: Scheduler, observed: PendingTransition[]): Promise<number> {
+    const ended = observed.filter((o) => o.terminal && o.job.workingDir !== undefined);
+    const outputs = ended.map((o) => ({ account: gatewayAccount(o.job.gatewayId).name, workingDir: o.job.workingDir as string }));
+    const reading = this.now();
+    const tails = await this.outputTails(scheduler, outputs);
+    const tailsMs = this.now() - reading;
+    const unread = new Set<string>();
+    ended.forEach((o, i) => {
+      const tail = tails[i];
+      if (tail === undefined) unread.add(o.job.jobId);
+      else Object.assign(o.transition.facts, definedTails(tail));
     });
-    if (terminal) {
-      // Room freed: jobs waiting for a cluster may fit now.
-      await this.deps.queue.enqueue(this.deps.db, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
-    }
+    const transitions = observed.filter((o) => !unread.has(o.job.jobId)).map((o) => o.transition);
+    if (transitions.length === 0) return tailsMs;
+    const now = this.now();
+    const moved = await this.deps.db.transaction(async (tx) => {
+      const written = await this.deps.jobs.writeObserved(tx, transitions, now);
+      if (observed.some((o) => o.terminal && written.has(o.job.jobId))) {
+        // Room freed: jobs waiting for a cluster may fit now.
+        await this.deps.queue.enqueue(tx, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
+      }
+      return written;
+    });
+    this.liveJobs.afterWrite(cluster.clusterId, transitions.map((t) => ({
+      jobId: t.jobId, state: t.changes[t.changes.length - 1].state, moved: moved.has(t.jobId),
+    })));
+    return tailsMs;
+  }
+
+  /** Output tails of ended jobs; undefined for a job whose output could not be read just now. */
+  private async outputTails(scheduler: Scheduler, outputs: JobOutput[]): Promise<({ stdOut?: string; stdErr?: string } | undefined)[]> {
+    if (outputs.length === 0) return [];
+    if (scheduler.outputTailsOfMany) return scheduler.outputTailsOfMany(outputs, OUTPUT_TAIL_BYTES);
+    const tails: ({ stdOut?: string; stdErr?: string } | undefined)[] = outputs.map(() => undefined);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < outputs.length) {
+        const i = next;
+        next += 1;
+        tails[i] = await scheduler.outputTails(outputs[i], OUTPUT_TAIL_BYTES).catch((error: unknown) => {
+          this.deps.log.warn({ err: error }, 'could not read a job\'s output tails; its end is recorded on a later poll');
+          return undefined;
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(OUTPUT_TAIL_CONCURRENCY, outputs.length) }, worker));
+    return tails;
   }
 
   /** Dispatch failed on its last attempt: the job ends FAILED with the reason. */
@@ -218,6 +274,11 @@ export class JobWorkflows {
       await this.deps.jobs.append(tx, job.jobId, [{ state, time: now, reason }], now, { endedAt: now });
     });
   }
+}
+
+/** The tails that were read (a missing file leaves the stored value alone). */
+function definedTails(tail: { stdOut?: string; stdErr?: string }): JobFacts {
+  return { ...(tail.stdOut === undefined ? {} : { stdOut: tail.stdOut }), ...(tail.stdErr === undefined ? {} : { stdErr: tail.stdErr }) };
 }
 
 function describe(schedulerName: string, status: NativeJobStatus): string {

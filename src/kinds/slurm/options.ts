@@ -10,6 +10,8 @@ const SLURM_TUNABLES: Record<string, RegExp> = {
   slurm_partition_name: /^[A-Za-z0-9_.-]{1,64}$/,
   slurm_partition_max_time: /^(INFINITE|UNLIMITED|\d{1,7}|\d+-\d{1,2}(:\d{2}){0,2})$/,
   slurm_min_job_age: /^\d{1,6}$/,
+  // Jobs slurmctld holds at once (live, plus ended ones for MinJobAge); Slurm's default is 10000.
+  slurm_max_job_count: /^[1-9]\d{0,6}$/,
   slurm_def_mem_per_cpu: /^\d{1,7}$/,
   slurm_mem_reserve_mb: /^\d{1,7}$/,
   slurm_return_to_service: /^[0-2]$/,

@@ -4,11 +4,17 @@
 // where the account could not: a symlink planted in a working directory leads nowhere new.
 import type { CommandResult, CommandRunner } from '../../exec/commandRunner';
 import type { Logger } from '../../log';
-import { JobRefusedError, type BatchJob, type JobOutput, type NativeJobStatus, type Scheduler, type TrackedJob } from '../scheduler';
+import {
+  JobRefusedError, type BatchJob, type JobOutput, type NativeJobStatus, type Scheduler, type SubmitOutcome, type TrackedJob,
+} from '../scheduler';
+import {
+  encodeSubmitRecords, MKDIR_FAILED, parseSubmitLines, SUBMIT_MANY_AS_ACCOUNT, WRITE_FAILED, type SubmitRecord,
+} from './batchSubmit';
 import { JOB_NAME_PREFIX, renderBatchScript, sbatchArguments, scriptPath, slurmJobName } from './batchScript';
 import { JobcompReader } from './jobcomp';
 import { chooseStatus } from './jobStatus';
 import { newMarker, parseSqueue, squeueArgv, type SqueueEntry } from './squeue';
+import { readOutputTails, type OutputTails } from './outputTails';
 
 export const DEFAULT_JOBCOMP_LOG = '/var/log/slurm/jobcomp.log';
 
@@ -46,8 +52,6 @@ const TRANSIENT_SLURM = /Unable to contact|Socket timed out|Connection refused|Z
  * shell text. The steps are told apart by exit status.
  */
 const SUBMIT_AS_ACCOUNT = 'mkdir -p -- "$1" || exit 90; cat > "$2" || exit 91; shift 2; exec sbatch "$@"';
-const MKDIR_FAILED = 90;
-const WRITE_FAILED = 91;
 
 /** A Unix account name as gatewayAccount makes them; never an option or root. */
 const ACCOUNT = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -95,18 +99,85 @@ export class SlurmScheduler implements Scheduler {
     const file = scriptPath(job);
     const args = sbatchArguments(job, file, { defaultPartition: this.defaultPartition });
     const result = await this.asAccount(job.account, ['sh', '-c', SUBMIT_AS_ACCOUNT, 'ms-submit', job.workingDir, file, ...args], script);
+    return this.submitResult(job, result);
+  }
+
+  /** The native id from what submitting one job printed, or why it failed (see submit). */
+  private submitResult(job: BatchJob, result: CommandResult): string {
     const stderr = result.stderr.trim().slice(0, 1000);
     if (result.exitCode === MKDIR_FAILED) throw new JobRefusedError(`cannot create the working directory as ${job.account}: ${stderr}`);
     if (result.exitCode === WRITE_FAILED) throw new JobRefusedError(`cannot write the batch script as ${job.account}: ${stderr}`);
     if (result.exitCode !== 0) {
       const error = new SlurmCommandError('sbatch', result);
       // sbatch ran and refused this job (bad partition, more than a node has...): the job's fault.
-      // An unreachable controller is not, and is retried.
-      throw TRANSIENT_SLURM.test(error.message) ? error : new JobRefusedError(`Slurm refused the job: ${stderr}`);
+      // An unreachable controller is not, nor a missing sbatch (126, 127), and is retried.
+      if (TRANSIENT_SLURM.test(error.message) || result.exitCode === 126 || result.exitCode === 127) throw error;
+      throw new JobRefusedError(`Slurm refused the job: ${stderr}`);
     }
     const nativeJobId = parseSbatchOutput(result.stdout);
     this.log.info({ jobId: job.jobId, nativeJobId, workingDir: job.workingDir, account: job.account }, 'submitted to Slurm');
     return nativeJobId;
+  }
+
+  async submitMany(jobs: readonly BatchJob[]): Promise<SubmitOutcome[]> {
+    const outcomes = new Map<string, SubmitOutcome>();
+    const byAccount = new Map<string, { job: BatchJob; record: SubmitRecord }[]>();
+    for (const job of jobs) {
+      if (outcomes.has(job.jobId) || byAccount.get(job.account)?.some((g) => g.job.jobId === job.jobId)) {
+        // Never two sbatch for one of our jobs: the first one stands for both.
+        continue;
+      }
+      try {
+        // Rendered and checked before anything touches the disk or Slurm, as in submit.
+        const scriptFile = scriptPath(job);
+        const record: SubmitRecord = {
+          jobId: job.jobId, workingDir: job.workingDir, scriptPath: scriptFile, script: renderBatchScript(job),
+          sbatchArgs: sbatchArguments(job, scriptFile, { defaultPartition: this.defaultPartition }),
+        };
+        // A value the framing cannot carry is the job's own.
+        encodeSubmitRecords([record]);
+        const group = byAccount.get(job.account) ?? [];
+        group.push({ job, record });
+        byAccount.set(job.account, group);
+      } catch (error) {
+        const refused = error instanceof JobRefusedError ? error : new JobRefusedError(error instanceof Error ? error.message : String(error));
+        outcomes.set(job.jobId, { kind: 'refused', jobId: job.jobId, error: refused });
+      }
+    }
+    await Promise.all([...byAccount].map(async ([account, group]) => {
+      for (const outcome of await this.submitGroup(account, group)) outcomes.set(outcome.jobId, outcome);
+    }));
+    return jobs.map((job) => outcomes.get(job.jobId) ?? {
+      kind: 'failed', jobId: job.jobId, error: new Error(`job ${job.jobId} got no outcome`),
+    });
+  }
+
+  /** One process as the account for all of its jobs; a job it said nothing about is 'failed'. */
+  private async submitGroup(account: string, group: readonly { job: BatchJob; record: SubmitRecord }[]): Promise<SubmitOutcome[]> {
+    const ids = new Set(group.map((g) => g.job.jobId));
+    let result: CommandResult;
+    try {
+      // Room for every sbatch of the batch to be slow, on top of the usual per-command timeout.
+      const timeoutMs = this.timeoutMs + group.length * 2_000;
+      result = await this.asAccount(account, ['bash', '-c', SUBMIT_MANY_AS_ACCOUNT, 'ms-submit-many'],
+        encodeSubmitRecords(group.map((g) => g.record)), timeoutMs);
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      return group.map(({ job }) => ({ kind: 'failed', jobId: job.jobId, error: failure }));
+    }
+    const lines = parseSubmitLines(result.stdout, ids);
+    const unreported = `the submit program as ${account} exited ${result.exitCode} without a word on this job: ${result.stderr.trim().slice(0, 500)}`;
+    return group.map(({ job }): SubmitOutcome => {
+      const line = lines.get(job.jobId);
+      if (!line) return { kind: 'failed', jobId: job.jobId, error: new Error(unreported) };
+      try {
+        const nativeJobId = this.submitResult(job, { exitCode: line.status, stdout: line.message, stderr: line.message });
+        return { kind: 'submitted', jobId: job.jobId, nativeJobId };
+      } catch (error) {
+        if (error instanceof JobRefusedError) return { kind: 'refused', jobId: job.jobId, error };
+        return { kind: 'failed', jobId: job.jobId, error: error instanceof Error ? error : new Error(String(error)) };
+      }
+    });
   }
 
   async outputTails(job: JobOutput, maxBytes: number): Promise<{ stdOut?: string; stdErr?: string }> {
@@ -118,11 +189,16 @@ export class SlurmScheduler implements Scheduler {
     return { stdOut, stdErr };
   }
 
+  async outputTailsOfMany(jobs: readonly JobOutput[], maxBytes: number): Promise<(OutputTails | undefined)[]> {
+    return readOutputTails((account, argv) => this.asAccount(account, argv), jobs, maxBytes,
+      (error) => this.log.warn({ err: error }, 'could not read output tails; the jobs are recorded on a later poll'));
+  }
+
   /** Runs argv as the account (from /, which every account may enter). */
-  private asAccount(account: string, argv: readonly string[], input?: string): Promise<CommandResult> {
+  private asAccount(account: string, argv: readonly string[], input?: string, timeoutMs = this.timeoutMs): Promise<CommandResult> {
     if (!ACCOUNT.test(account)) throw new Error(`not an account name: ${JSON.stringify(account)}`);
     const command = this.switchUser ? ['runuser', '-u', account, '--', ...argv] : [...argv];
-    return this.runner.run(command, { timeoutMs: this.timeoutMs, cwd: '/', ...(input !== undefined ? { input } : {}) });
+    return this.runner.run(command, { timeoutMs, cwd: '/', ...(input !== undefined ? { input } : {}) });
   }
 
   async findByJobIds(jobIds: readonly string[]): Promise<Map<string, string>> {
@@ -146,10 +222,11 @@ export class SlurmScheduler implements Scheduler {
 
   async poll(jobs: readonly TrackedJob[]): Promise<NativeJobStatus[]> {
     if (jobs.length === 0) return [];
-    // squeue before the log: a job that ends in between is then in the log; the other order could
-    // miss it in both.
-    const live = await this.queryLive();
-    await this.jobcomp.refresh();
+    // squeue and the log at once: each is a round trip to the controller (over SSH, most of a
+    // tick), and waiting for one before the other doubled the tick. A job that ends while both
+    // are read may be in neither; it is left out of this poll (nothing is concluded from a job
+    // missing) and reported by the next one, its record being in the log by then.
+    const [live] = await Promise.all([this.queryLive(), this.jobcomp.refresh()]);
     const statuses: NativeJobStatus[] = [];
     for (const job of jobs) {
       // Both the id and the name must match: ids start again at 1 on a rebuilt cluster.

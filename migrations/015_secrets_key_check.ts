@@ -1,4 +1,4 @@
-// 016: proof of which secrets key this database's secrets are sealed with. Every replica must hold
+// 015: proof of which secrets key this database's secrets are sealed with. Every replica must hold
 // the same key; one started with another (a replica that generated its own DATA_DIR/secrets.key)
 // would store secrets no other replica can open and fail on every secret the others stored. A
 // known text sealed under the key is kept here (one row), and a replica whose key cannot open it
