@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { execa } from 'execa';
-import { makeWorkerUtils } from 'graphile-worker';
 import { DEFAULT_JOB_ROOT } from '../../src/config';
 import { gatewayAccount } from '../../src/domain/gatewayAccount';
 import type { Cluster, JobSpec } from '../../src/domain/types';
@@ -111,13 +110,7 @@ beforeAll(async () => {
   // Nothing starts while we look: every job stays PENDING, so squeue shows all of them.
   await sh(['scontrol', 'update', `nodename=${hostname()}`, 'state=drain', 'reason=batch-dispatch-test']);
 
-  database = await createTestDatabase();
-  const utils = await makeWorkerUtils({ connectionString: database.url });
-  try {
-    await utils.migrate();
-  } finally {
-    await utils.release();
-  }
+  database = await createTestDatabase({ queue: true });
   const now = Date.now();
   await database.db('clusters').insert({
     id: CLUSTER_ID, gateway_id: GATEWAY, user_name: 'alice', name: 'local', kind: 'SLURM', provider: 'STATIC', state: 'READY',

@@ -2,28 +2,18 @@
 // builds a one-node Slurm cluster on this machine through the service, times our dispatch against
 // raw sbatch loops, then deletes the cluster), with tiny bounds. Asserts that it ran to the end and
 // printed every figure, with each job in Slurm exactly once; never a figure's size.
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { ROOT } from '../support/serviceProcess';
+import { runNode, type NodeRun } from '../support/runNode';
 
 jest.setTimeout(10 * 60_000);
 
 const BENCH = path.join(ROOT, 'dist/bench/dispatch.js');
 const RATE = '(\\d+(?:\\.\\d+)?) jobs/s';
 
-function runBench(args: string[], databaseUrl: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BENCH, ...args], {
-      cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runBench(args: string[], databaseUrl: string): Promise<NodeRun> {
+  return runNode(BENCH, args, { ...process.env, DATABASE_URL: databaseUrl });
 }
 
 describe('bench/dispatch (bounded)', () => {

@@ -1,9 +1,9 @@
 // bench/monitor, bounded: 200 jobs on one Slurm cluster built on a namespace host, 20 changes. It
 // must run to its end and print every figure (what CI keeps); how good they are is not asserted.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { adminUrl } from '../support/database';
+import { runNode } from '../support/runNode';
 
 jest.setTimeout(25 * 60_000);
 
@@ -12,18 +12,10 @@ const BENCH = path.join(ROOT, 'dist/bench/monitor.js');
 const BRIDGE = 'msbr4';
 const NET = '10.217.0';
 
-function run(args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BENCH, ...args], {
-      // The run's Postgres (globalSetup), where the bench makes and drops its own database.
-      cwd: ROOT, env: { ...process.env, DATABASE_URL: adminUrl(), MS_TEST_BRIDGE: BRIDGE, MS_TEST_NET: NET }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-  });
+async function run(args: string[]): Promise<{ code: number | null; output: string }> {
+  // The run's Postgres (globalSetup), where the bench makes and drops its own database.
+  const { code, stdout, stderr } = await runNode(BENCH, args, { ...process.env, DATABASE_URL: adminUrl(), MS_TEST_BRIDGE: BRIDGE, MS_TEST_NET: NET });
+  return { code, output: stdout + stderr };
 }
 
 describe('bench/monitor (bounded)', () => {

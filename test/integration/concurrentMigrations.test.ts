@@ -8,7 +8,7 @@ import { migrateLatest, openDb, type Db } from '../../src/store/db';
 import { QueueStore } from '../../src/store/queueStore';
 import { WorkQueue } from '../../src/workflows/workQueue';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { startServiceProcess } from '../support/serviceProcess';
+import { sharedSecretsKeyFile, startServiceProcess } from '../support/serviceProcess';
 import { TEST_SECRET } from '../support/tokens';
 
 const REPLICAS = 4;
@@ -49,8 +49,10 @@ describe('schema work of replicas started at once', () => {
   });
 
   it('brings up two service processes started together on an empty database', async () => {
+    const secretsKeyFile = sharedSecretsKeyFile();
     const start = () => startServiceProcess({
       DATABASE_URL: database.url, THRIFT_PORT: '0', AUTH_HS256_SECRET: TEST_SECRET, DATA_DIR: mkdtempSync(path.join(tmpdir(), 'ms-twin-')),
+      SECRETS_KEY_FILE: secretsKeyFile,
     });
     const services = await Promise.allSettled([start(), start()]);
     try {

@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as amqp from 'amqplib';
-import { makeWorkerUtils } from 'graphile-worker';
 import { decodeJobStatusMessage, STATUS_EXCHANGE } from '../../src/events/jobStatusMessage';
 import { JobEventPublisher, type JobEventPublisherOptions } from '../../src/events/publisher';
 import { jobRoutingKey, routingKeySegment, SEGMENT_BUDGET_BYTES } from '../../src/events/routingKey';
@@ -167,15 +166,7 @@ describe('JobEventPublisher', () => {
   beforeAll(async () => {
     // A broker left stopped by an interrupted run would fail every test here.
     startBroker();
-    database = await createTestDatabase();
-    // insertSubmitted names graphile_worker.add_job in its statement (for a job with a cluster):
-    // the schema must exist, as in the service, where WorkQueue.migrate() installs it at start.
-    const utils = await makeWorkerUtils({ connectionString: database.url });
-    try {
-      await utils.migrate();
-    } finally {
-      await utils.release();
-    }
+    database = await createTestDatabase({ queue: true });
   });
 
   afterEach(async () => {

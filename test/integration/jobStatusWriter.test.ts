@@ -1,7 +1,6 @@
 // The monitor's batched writer on real Postgres: several jobs moved by one statement leave exactly
 // the rows (jobs, history, outbox) the per-job path (lockWork + append) leaves, and a job another
 // writer moved meanwhile, even one still holding its row lock, is left alone.
-import { makeWorkerUtils } from 'graphile-worker';
 import type { JobState } from '../../src/domain/types';
 import type { ObservedTransition } from '../../src/store/jobStatusWriter';
 import { JobStore } from '../../src/store/jobStore';
@@ -41,13 +40,7 @@ describe('writeObserved: one statement for a tick of changes', () => {
   let database: TestDatabase;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const utils = await makeWorkerUtils({ connectionString: database.url });
-    try {
-      await utils.migrate();
-    } finally {
-      await utils.release();
-    }
+    database = await createTestDatabase({ queue: true });
   });
   afterAll(async () => {
     await database?.drop();

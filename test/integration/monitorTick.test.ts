@@ -4,7 +4,6 @@
 // state, end time, output tails read in one call, the outbox events, placement of waiting jobs and
 // the next tick queued; a job canceled while the tick ran is left as the cancel wrote it; a tick
 // that sees no change writes no history.
-import { makeWorkerUtils } from 'graphile-worker';
 import type { Cluster } from '../../src/domain/types';
 import { createLogger } from '../../src/log';
 import type { JobOutput, NativeJobStatus, Scheduler, TrackedJob } from '../../src/schedulers/scheduler';
@@ -56,13 +55,7 @@ describe('monitor: one tick, one write', () => {
   let workflows: JobWorkflows;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const utils = await makeWorkerUtils({ connectionString: database.url });
-    try {
-      await utils.migrate();
-    } finally {
-      await utils.release();
-    }
+    database = await createTestDatabase({ queue: true });
     const access: ClusterAccess = {
       scheduler: (_cluster: Cluster) => scheduler,
       verify: async () => { throw new Error('not in this test'); },

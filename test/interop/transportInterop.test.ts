@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { mintHs256Token } from '../../src/auth/mintToken';
 import { LIMITS } from '../../src/domain/validation';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { ROOT, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { ROOT, sharedSecretsKeyFile, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { TEST_SECRET } from '../support/tokens';
 import { run } from './java/slurmSession';
 
@@ -67,13 +67,16 @@ describe('Apache clients with calls arriving in several reads', () => {
     await database.drop();
   });
 
+  // Both transports' services run on the one database, as replicas do: with one key.
+  const secretsKeyFile = sharedSecretsKeyFile();
+
   describe.each(['buffered', 'framed'] as const)('over %s transport', (transport) => {
     let service: ServiceProcess;
     let env: NodeJS.ProcessEnv;
     beforeAll(async () => {
       service = await startServiceProcess({
         DATABASE_URL: database.url, THRIFT_PORT: '0', THRIFT_TRANSPORT: transport, AUTH_HS256_SECRET: TEST_SECRET,
-        DATA_DIR: mkdtempSync(path.join(tmpdir(), 'ms-transport-data-')),
+        DATA_DIR: mkdtempSync(path.join(tmpdir(), 'ms-transport-data-')), SECRETS_KEY_FILE: secretsKeyFile,
       });
       env = {
         PATH: process.env.PATH, GATEWAY: 'interop-transport',

@@ -1,5 +1,6 @@
 // A fresh database per test file on the run's Postgres, migrated to the latest schema.
 import { randomBytes } from 'node:crypto';
+import { makeWorkerUtils } from 'graphile-worker';
 import knexFactory from 'knex';
 import { migrateLatest, openDb, type Db } from '../../src/store/db';
 
@@ -21,8 +22,12 @@ function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-/** Creates an empty database; migrate=false leaves it without schema (for migration tests). */
-export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+/**
+ * Creates an empty database; migrate=false leaves it without schema (for migration tests). With
+ * queue=true graphile-worker's schema is installed too, as WorkQueue.migrate() does at start: the
+ * statements that queue work name graphile_worker.add_job.
+ */
+export async function createTestDatabase(options: { migrate?: boolean; queue?: boolean } = {}): Promise<TestDatabase> {
   const name = `ms_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: adminUrl(), pool: { min: 0, max: 1 } });
   try {
@@ -33,6 +38,14 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   const url = withDatabase(adminUrl(), name);
   const db = openDb(url, 8);
   if (options.migrate !== false) await migrateLatest(db);
+  if (options.queue) {
+    const utils = await makeWorkerUtils({ connectionString: url });
+    try {
+      await utils.migrate();
+    } finally {
+      await utils.release();
+    }
+  }
   return {
     url,
     db,

@@ -1,7 +1,9 @@
 // The service as an outside client meets it: `node dist/src/main.js` in its own process, started
 // with environment variables only. Tests run after `tsc` has built dist/ (npm test does).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 
@@ -60,4 +62,14 @@ export async function freePort(): Promise<number> {
       probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+/**
+ * A secrets key file for service processes that share one database: replicas must hold the same
+ * key (a process with another refuses to start), so tests give them this one.
+ */
+export function sharedSecretsKeyFile(): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'ms-shared-key-')), 'secrets.key');
+  writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  return file;
 }
