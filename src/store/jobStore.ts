@@ -190,41 +190,13 @@ export class JobStore {
   constructor(readonly options: JobStoreOptions = { outbox: false }) {}
 
   /**
-   * Records a new job in SUBMITTED with its first status row, in one statement (one commit).
-   * Returns false when an idempotency key (client token, or Airavata's process/task/job name)
-   * already names a job: the caller then looks that job up.
+   * Records a new job in SUBMITTED with its first status row, its queued dispatch (when it has a
+   * cluster) and its SUBMITTED event, in one statement (one commit). Returns false when an
+   * idempotency key (client token, or Airavata's process/task/job name) already names a job: the
+   * caller then looks that job up.
    */
-  async insertSubmitted(db: Queryable, job: NewJob): Promise<boolean> {
-    const { spec } = job;
-    const clusterId = job.clusterId ?? null;
-    const dispatch = addJobSql('job_dispatch', { jobId: job.jobId }, { jobKey: `dispatch:${job.jobId}` });
-    // A SELECT in a CTE runs only when referenced: the final SELECT counts it, so the dispatch is
-    // queued exactly when the job row was inserted and has a cluster.
-    const result = await db.raw<{ rows: { id: string }[] }>(
-      `WITH inserted AS (
-         INSERT INTO jobs (id, gateway_id, user_name, job_name, task_id, process_id, experiment_id, client_token,
-                           fingerprint, spec, state, cluster_id, placement_reason, working_dir, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, 'SUBMITTED', ?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING
-         RETURNING id, created_at, cluster_id),
-       first_status AS (
-         INSERT INTO job_statuses (job_id, state, time, reason)
-         SELECT id, 'SUBMITTED', created_at, ? FROM inserted),
-       dispatch AS (
-         SELECT ${dispatch.sql} FROM inserted WHERE cluster_id IS NOT NULL)${this.options.outbox ? `,
-       event AS (
-         INSERT INTO job_event_outbox (job_id, gateway_id, experiment_id, process_id, task_id, job_name, state, time)
-         SELECT id, ?, ?, ?, ?, ?, 'SUBMITTED', created_at FROM inserted)` : ''}
-       SELECT id, (SELECT count(*) FROM dispatch) AS queued FROM inserted`,
-      [job.jobId, job.gatewayId, job.userName, spec.jobName, spec.taskId ?? null, spec.processId ?? null,
-        spec.experimentId ?? null, spec.clientToken ?? null, job.fingerprint, JSON.stringify(spec),
-        clusterId, clusterId ? job.reason : null, spec.workingDir ?? null, job.now, job.now, job.reason,
-        ...dispatch.bindings,
-        ...(this.options.outbox
-          ? [job.gatewayId, spec.experimentId ?? null, spec.processId ?? null, spec.taskId ?? null, spec.jobName]
-          : [])],
-    );
-    return result.rows.length === 1;
+  async insertSubmitted(db: Db, job: NewJob): Promise<boolean> {
+    return (await this.insertSubmittedMany(db, [job])).has(job.jobId);
   }
 
   /**
@@ -276,13 +248,6 @@ export class JobStore {
     );
     const row = result.rows[0];
     return row ? { job: toJob(row), fingerprint: row.fingerprint } : undefined;
-  }
-
-  async get(db: Queryable, gatewayId: string, jobId: string): Promise<Job | undefined> {
-    const result = await db.raw<{ rows: JobRow[] }>(
-      `${SELECT_JOB_WITH_HISTORY} WHERE j.id = ? AND j.gateway_id = ?`, [jobId, gatewayId]);
-    const row = result.rows[0];
-    return row ? toJob(row) : undefined;
   }
 
   /**
