@@ -19,7 +19,6 @@
 // Env MS_TEST_BRIDGE / MS_TEST_NET choose the hosts' bridge and /24 (default msbr4, 10.217.0).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,6 +26,7 @@ import { Client } from 'pg';
 import { mintHs256Token } from '../src/auth/mintToken';
 import { connectClients, type ServiceClients } from '../src/client/connect';
 import { gatewayAccount } from '../src/domain/gatewayAccount';
+import { freePort } from '../src/net/freePort';
 import { base, ms } from '../src/rpc/wire';
 import { assertLoopback, createBenchDatabase, type BenchDatabase } from './support/database';
 import { describeMachine } from './support/machine';
@@ -90,16 +90,6 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 interface Tick { at: number; clusterId: string; live: number; changed: number; ms: number; readMs: number; pollMs: number; recordMs: number; tailsMs: number }
 

@@ -5,9 +5,9 @@
 // (made if missing) and the data directory belongs to that user.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
 import type { Logger } from '../log';
+import { freePort } from '../net/freePort';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -17,17 +17,6 @@ export interface EmbeddedDatabase {
 const DATABASE = 'metascheduler';
 const USER = 'metascheduler';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 function readOrCreatePassword(file: string): string {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();

@@ -4,7 +4,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -52,17 +51,6 @@ export async function startServiceProcess(env: Record<string, string>, timeoutMs
   return { child, port, output: () => output, exited };
 }
 
-/** A free TCP port on loopback, for a service that must come back on the same port. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /**
  * A secrets key file for service processes that share one database: replicas must hold the same
@@ -73,3 +61,6 @@ export function sharedSecretsKeyFile(): string {
   writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   return file;
 }
+
+/** A free TCP port on loopback, for a service that must come back on the same port. */
+export { freePort } from '../../src/net/freePort';
