@@ -254,12 +254,15 @@ describe('two replicas on one Postgres, one SIGKILLed mid-run', () => {
       for (let i = FIRST_WAVE; i < FIRST_WAVE + SECOND_WAVE; i += 1) await submitThrough(survivor, i);
     })();
     const lookingSince = Date.now();
+    // The victim is frozen (SIGSTOP) while its locks are read, so what is seen is exactly what it
+    // holds when SIGKILL lands; a look that finds too little lets it run on (SIGCONT).
     await until('replica a to hold queue work', 60_000, async () => {
+      victim.process.child.kill('SIGSTOP');
       const tasks = new Set((await lockedBy(victimWorkers)).map((l) => l.task_identifier));
       const waited = Date.now() - lookingSince;
       const wanted = waited < 3000 ? tasks.has('job_dispatch') && tasks.has('cluster_monitor')
         : waited < 10_000 ? tasks.has('job_dispatch') : tasks.size > 0;
-      if (wanted) victim.process.child.kill('SIGKILL');
+      victim.process.child.kill(wanted ? 'SIGKILL' : 'SIGCONT');
       return wanted ? true : undefined;
     }, 5);
     const killedAt = Date.now();
