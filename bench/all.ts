@@ -3,14 +3,14 @@
 // machine. Ends with one line per benchmark: whether it ran to the end, and how long it took. A
 // benchmark that fails does not stop the others; the exit code says whether any failed.
 //
-//   node dist/bench/all.js [--only rpc,dispatch,monitor,ansible] [--rpc-args="--seconds 3"] [--dispatch-args=...]
-//                          [--monitor-args=...] [--ansible-args=...]   (the "=" form: the values start with a dash)
+//   node dist/bench/all.js [--only rpc,dispatch,monitor,ansible,provision] [--rpc-args="--seconds 3"] [--dispatch-args=...]
+//                          [--monitor-args=...] [--ansible-args=...] [--provision-args=...]   (the "=" form: the values start with a dash)
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-const BENCHES = ['rpc', 'dispatch', 'monitor', 'ansible'] as const;
+const BENCHES = ['rpc', 'dispatch', 'monitor', 'ansible', 'provision'] as const;
 type Bench = (typeof BENCHES)[number];
 
 interface Outcome {
@@ -37,12 +37,13 @@ async function main(): Promise<number> {
       'dispatch-args': { type: 'string', default: '' },
       'monitor-args': { type: 'string', default: '' },
       'ansible-args': { type: 'string', default: '' },
+      'provision-args': { type: 'string', default: '' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     process.stdout.write('usage: node dist/bench/all.js [--only rpc,dispatch,monitor,ansible] [--rpc-args="..."] [--dispatch-args="..."] ' +
-      '[--monitor-args="..."] [--ansible-args="..."]\n');
+      '[--monitor-args="..."] [--ansible-args="..."] [--provision-args="..."]\n');
     return 0;
   }
   const only = values.only.split(',').map((name) => name.trim()).filter((name) => name !== '');
@@ -50,6 +51,7 @@ async function main(): Promise<number> {
   if (unknown.length > 0) throw new Error(`--only: unknown benchmark ${unknown.join(', ')} (known: ${BENCHES.join(', ')})`);
   const argsOf: Record<Bench, string> = {
     rpc: values['rpc-args'], dispatch: values['dispatch-args'], monitor: values['monitor-args'], ansible: values['ansible-args'],
+    provision: values['provision-args'],
   };
   // Ctrl-C reaches the running benchmark too, which cleans up after itself; no new one is started.
   process.on('SIGINT', () => { interrupted = true; });

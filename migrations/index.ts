@@ -16,6 +16,7 @@ import * as m012 from './012_outbox_drain_lease';
 import * as m013 from './013_cluster_busy_cpus';
 import * as m014 from './014_jobs_cluster_updated';
 import * as m015 from './015_secrets_key_check';
+import * as m016 from './016_cluster_keys';
 
 export interface Migration {
   name: string;
@@ -39,4 +40,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '013_cluster_busy_cpus', ...m013 },
   { name: '014_jobs_cluster_updated', ...m014 },
   { name: '015_secrets_key_check', ...m015 },
+  { name: '016_cluster_keys', ...m016 },
 ];

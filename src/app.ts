@@ -6,6 +6,7 @@ import { AnsibleRunnerBridge } from './ansible/bridge';
 import { JobEventPublisher } from './events/publisher';
 import { TokenVerifier } from './auth/tokenVerifier';
 import type { Config } from './config';
+import type { Cluster } from './domain/types';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embeddedPostgres';
 import { maskUrl, type Logger } from './log';
 import { startRpcServer, type RpcServer } from './rpc/server';
@@ -22,7 +23,8 @@ import { GatewayKeyStore } from './store/gatewayKeyStore';
 import { checkSecretsKey } from './secrets/keyCheck';
 import { SecretBox } from './secrets/secretBox';
 import { KeyCheckStore } from './store/keyCheckStore';
-import { GatewayKeys } from './services/gatewayKeys';
+import { CLUSTER_KEY_OWNER, ClusterKeys, GatewayKeys } from './services/gatewayKeys';
+import { ClusterKeyStore } from './store/clusterKeyStore';
 import { LocalCommandRunner } from './exec/commandRunner';
 import { HostKeyPins } from './exec/hostKeys';
 import { SshRunnerPool } from './exec/sshRunnerPool';
@@ -33,6 +35,7 @@ import { defaultProviders } from './providers/registry';
 import { DriverAccess } from './workflows/clusterAccess';
 import { ClusterWorkflow, type ClusterWorkflowPayload } from './workflows/clusterWorkflow';
 import { JobWorkflows } from './workflows/jobWork';
+import { OrphanSweeper } from './workflows/orphanSweep';
 import { recoverWork } from './workflows/recovery';
 import { WORKER_STALE_AFTER_MS, WorkQueue } from './workflows/workQueue';
 
@@ -74,21 +77,28 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const box = SecretBox.open(config.secretsKeyFile, config.dataDir);
     await checkSecretsKey(db, box, new KeyCheckStore());
     const gatewayKeys = new GatewayKeys({ db, keys: new GatewayKeyStore(), box });
+    const clusterKeys = new ClusterKeys({ db, keys: new ClusterKeyStore(), box });
     const applications = new ApplicationStore();
     const clusters = new ClusterStore(applications);
     const jobs = new JobStore({ outbox: config.amqpUrl !== undefined });
     const queue = new QueueStore();
     const commands = new LocalCommandRunner();
-    const providers = defaultProviders();
+    const providers = defaultProviders({ awsRegion: config.awsRegion, ec2PollIntervalMs: config.ec2PollIntervalMs });
     const kinds = defaultKinds({ log: log.child({ component: 'slurm' }) });
     // One SSH connection per host, with the gateway's key; host keys pinned at first contact.
     const pins = new HostKeyPins({ db, store: new HostKeyStore() });
-    const ssh = new SshRunnerPool({ privateKey: (gatewayId) => gatewayKeys.privateKey(gatewayId), pins });
+    // Nodes a cloud provider bought take the cluster's own key; every other host the gateway's.
+    const keyOwnerOf = (cluster: Cluster): string | undefined =>
+      (providers.has(cluster.provider) && providers.get(cluster.provider).buysNodes ? `${CLUSTER_KEY_OWNER}${cluster.clusterId}` : undefined);
+    const privateKeyOf = (owner: string): Promise<string> => (owner.startsWith(CLUSTER_KEY_OWNER)
+      ? clusterKeys.privateKey(owner.slice(CLUSTER_KEY_OWNER.length)) : gatewayKeys.privateKey(owner));
+    const ssh = new SshRunnerPool({ privateKey: privateKeyOf, pins });
     const access = new DriverAccess({
       kinds,
-      runners: nodeRunners(commands, ssh),
-      sshPrivateKey: (gatewayId) => gatewayKeys.privateKey(gatewayId),
+      runners: nodeRunners(commands, ssh, keyOwnerOf),
+      sshPrivateKey: (cluster) => privateKeyOf(keyOwnerOf(cluster) ?? cluster.gatewayId),
       knownHostsLine: (target) => pins.knownHostsLine(target),
+      forgetPin: (target) => pins.forget(target),
     });
     const workQueue = new WorkQueue({ connectionString: databaseUrl, db, queue, log, concurrency: config.workerConcurrency });
     await workQueue.migrate();
@@ -99,6 +109,12 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       playbookTimeoutMs: config.playbookTimeoutMs,
       localClusterGateways: config.localClusterGateways,
       jobRoot: config.jobRoot,
+      clusterKeys,
+      reachTimeoutMs: config.nodeReachTimeoutMs,
+    });
+    const sweeper = new OrphanSweeper({
+      db, clusters, queue, providers, log: log.child({ component: 'sweeper' }),
+      intervalMs: config.sweepIntervalMs, dryRun: config.sweepDryRun, defaultScopes: { EC2: config.sweepRegions },
     });
     const jobWork = new JobWorkflows({
       db, jobs, clusters, queue, access, log, applications,
@@ -131,12 +147,17 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       job_dispatch: (payload) => jobWork.dispatch(payloadField(payload, 'jobId')),
       cluster_monitor: (payload) => jobWork.monitor(payloadField(payload, 'clusterId')),
       place_waiting: (payload) => jobWork.placeWaiting(payloadField(payload, 'gatewayId')),
+      orphan_sweep: async () => { await sweeper.run(); },
     }, async (task, payload, error) => {
       if (task === 'cluster_workflow') await clusterWorkflow.giveUp(payload as ClusterWorkflowPayload, error);
       else if (task === 'job_dispatch') await jobWork.giveUpDispatch(payloadField(payload, 'jobId'), error);
       // Monitor ticks and placement re-queue themselves: nothing is left stranded by one given up.
+      else if (task === 'orphan_sweep') await sweeper.schedule();
     });
-    if (config.backgroundWorkers) await recoverWork({ db, clusters, jobs, queue, log });
+    if (config.backgroundWorkers) {
+      await recoverWork({ db, clusters, jobs, queue, log });
+      await sweeper.schedule(true);
+    }
     // Every replica publishes; the outbox's drain lease lets one at a time.
     events?.start();
     log.info(`listening on ${config.thriftHost}:${rpc.port}`);

@@ -54,6 +54,18 @@ export interface Config {
   localClusterGateways: '*' | readonly string[];
   /** On cluster nodes, where each gateway's job root lives (JOB_ROOT/<account>). */
   jobRoot: string;
+  /** How often the orphan sweeper runs (SWEEP_INTERVAL_MS). */
+  sweepIntervalMs: number;
+  /** SWEEP_DRY_RUN=true: the sweeper reports what it would release and releases nothing. */
+  sweepDryRun: boolean;
+  /** AWS regions swept besides those clusters name: AWS_REGION and SWEEP_REGIONS (comma list). */
+  sweepRegions: readonly string[];
+  /** The AWS region for clusters whose providerOptions name none (the SDK's AWS_REGION). */
+  awsRegion: string | undefined;
+  /** How often EC2 is asked whether instances are running or terminated yet (EC2_POLL_INTERVAL_MS). */
+  ec2PollIntervalMs: number;
+  /** Longest a bought node may take to answer SSH (NODE_REACH_TIMEOUT_MS). */
+  nodeReachTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -139,6 +151,13 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('JOB_ROOT: must be a normalized absolute path other than / (letters, digits, "_", ".", "-", "/")');
   }
 
+  const awsRegion = text('AWS_REGION') ?? text('AWS_DEFAULT_REGION');
+  const regionList = (text('SWEEP_REGIONS') ?? '').split(',').map((r) => r.trim()).filter((r) => r !== '');
+  for (const region of [...regionList, ...(awsRegion ? [awsRegion] : [])]) {
+    if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) problems.push(`SWEEP_REGIONS / AWS_REGION: "${region}" is not an AWS region name (like us-east-1)`);
+  }
+  const sweepRegions = [...new Set([...(awsRegion ? [awsRegion] : []), ...regionList])];
+
   const config: Config = {
     databaseUrl,
     dataDir: path.resolve(text('DATA_DIR') ?? './.data'),
@@ -163,6 +182,12 @@ export function loadConfig(env: Env = process.env): Config {
     playbookTimeoutMs: integer('PLAYBOOK_TIMEOUT_MS', 30 * 60_000, 10_000, 24 * 3_600_000),
     localClusterGateways,
     jobRoot,
+    sweepIntervalMs: integer('SWEEP_INTERVAL_MS', 600_000, 1000, 7 * 24 * 3_600_000),
+    sweepDryRun: oneOf('SWEEP_DRY_RUN', ['true', 'false'] as const, 'false') === 'true',
+    sweepRegions,
+    awsRegion,
+    ec2PollIntervalMs: integer('EC2_POLL_INTERVAL_MS', 5000, 10, 600_000),
+    nodeReachTimeoutMs: integer('NODE_REACH_TIMEOUT_MS', 600_000, 1000, 24 * 3_600_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

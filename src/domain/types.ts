@@ -107,6 +107,9 @@ export interface ClusterNode {
   state: NodeState;
   roles: string[];
   providerResourceId?: string;
+  /** The account and port the service signs in with; the spec's host entry, or the provider's image user. */
+  sshUser?: string;
+  sshPort?: number;
 }
 
 export interface ClusterFailure {
@@ -153,6 +156,8 @@ export interface Cluster {
   nodes: ClusterNode[];
   failures: ClusterFailure[];
   applications?: Application[];
+  /** The workflow under way (create, scale, delete, rollback, repair), when one is. */
+  operation?: string;
   createdAt: number;
   updatedAt: number;
 }

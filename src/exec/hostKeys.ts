@@ -63,6 +63,14 @@ export class HostKeyPins {
     return this.deps.store.pinIfAbsent(this.deps.db, normalizeTarget(target), key, this.now(), blob?.toString('base64'));
   }
 
+  /**
+   * Drops the pin: the machine at that address is gone for good (a cloud node we released), and
+   * the next one to get the address is a new machine with its own key.
+   */
+  forget(target: HostKeyPinTarget): Promise<void> {
+    return this.deps.store.delete(this.deps.db, normalizeTarget(target));
+  }
+
   /** The pinned key as a known_hosts line for OpenSSH (Ansible), when the whole key was kept. */
   knownHostsLine(target: HostKeyPinTarget): Promise<string | undefined> {
     return this.deps.store.knownHostsLine(this.deps.db, normalizeTarget(target));

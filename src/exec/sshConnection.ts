@@ -13,6 +13,11 @@ export interface SshTarget {
   host: string;
   port: number;
   user: string;
+  /**
+   * Whose key signs in: the gateway's (default), or a cluster's own pair ("cluster:<id>") on
+   * nodes a cloud provider bought for it.
+   */
+  keyOwner?: string;
 }
 
 export interface SshConnectionOptions {

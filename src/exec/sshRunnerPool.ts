@@ -10,8 +10,8 @@ import { SshConnection, type SshConnectionOptions, type SshTarget } from './sshC
 export type { SshTarget } from './sshConnection';
 
 export interface SshRunnerPoolDeps {
-  /** The gateway's private key text (GatewayKeys.privateKey). */
-  privateKey: (gatewayId: string) => Promise<string>;
+  /** The private key text of a key owner (a gateway id, or "cluster:<id>"). */
+  privateKey: (keyOwner: string) => Promise<string>;
   pins: HostKeyPins;
 }
 
@@ -46,8 +46,8 @@ export class SshRunnerPool {
     const key = poolKey(normalized);
     const existing = this.entries.get(key);
     if (existing) return existing;
-    const { gatewayId } = normalized;
-    const connection = new SshConnection(normalized, { privateKey: () => this.deps.privateKey(gatewayId), pins: this.deps.pins }, this.options);
+    const keyOwner = normalized.keyOwner ?? normalized.gatewayId;
+    const connection = new SshConnection(normalized, { privateKey: () => this.deps.privateKey(keyOwner), pins: this.deps.pins }, this.options);
     const created = { connection, runner: new SshCommandRunner(connection, this.options) };
     // After close() a runner still comes back (callers need not check), but its connection is
     // closed from the start, so every command is refused with reason 'closed'.
@@ -60,9 +60,12 @@ export class SshRunnerPool {
 function normalizeTarget(target: SshTarget): SshTarget {
   if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) throw new Error(`bad SSH port ${target.port}`);
   if (target.user === '' || target.gatewayId === '' || target.host.trim() === '') throw new Error('an SSH target needs gateway, host and user');
-  return { gatewayId: target.gatewayId, host: normalizeHost(target.host), port: target.port, user: target.user };
+  return {
+    gatewayId: target.gatewayId, host: normalizeHost(target.host), port: target.port, user: target.user,
+    ...(target.keyOwner === undefined ? {} : { keyOwner: target.keyOwner }),
+  };
 }
 
 function poolKey(target: SshTarget): string {
-  return JSON.stringify([target.gatewayId, target.host, target.port, target.user]);
+  return JSON.stringify([target.gatewayId, target.host, target.port, target.user, target.keyOwner ?? '']);
 }

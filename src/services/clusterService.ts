@@ -46,17 +46,19 @@ export class ClusterService {
   }
 
   async create(caller: Caller, raw: RawClusterSpec): Promise<string> {
-    const spec = validateClusterSpec(raw);
+    const requested = validateClusterSpec(raw);
     // A provider or kind without a driver here is refused before anything else: nothing recorded.
-    const provider = this.deps.providers.get(spec.provider);
-    const kind = this.deps.kinds.get(spec.kind);
-    const driverErrors = [...provider.validate(spec), ...kind.validate(spec)];
+    const provider = this.deps.providers.get(requested.provider);
+    const kind = this.deps.kinds.get(requested.kind);
+    const driverErrors = [...provider.validate(requested), ...kind.validate(requested)];
     if (driverErrors.length > 0) throw new InvalidRequestError(driverErrors);
+    const spec = provider.settle?.(requested) ?? requested;
     await this.refuseThisMachine(caller, spec);
     const quota = await provider.checkQuota(spec);
     if (quota.errors.length > 0) throw new InvalidRequestError(quota.errors);
     const nodes = provider.plan(spec).map((node) => ({ ...node, nodeId: randomUUID() }));
-    const { clientToken, ...request } = spec;
+    // The fingerprint is of the request as sent: a retry matches whatever defaults say today.
+    const { clientToken, ...request } = requested;
     const digest = fingerprint(request);
     const clusterId = randomUUID();
     const now = this.now();
@@ -175,15 +177,26 @@ export class ClusterService {
       throw InvalidRequestError.of('workerCount', `must be at least 1 (got ${workerCount})`);
     }
     const cluster = await this.get(caller, clusterId);
+    const provider = this.deps.providers.get(cluster.provider);
     const pool = cluster.nodes.filter((n) => n.roles.includes('worker')).length;
-    if (workerCount > pool) {
+    // A provider that buys nodes grows the pool; one with given hosts cannot.
+    const growable = provider.buysNodes && provider.planWorker !== undefined;
+    if (workerCount > pool && !growable) {
       throw InvalidRequestError.of('workerCount', `must be at most ${pool}, the hosts of cluster ${clusterId} with the worker role (got ${workerCount})`);
     }
     if (cluster.state !== 'READY') {
       throw InvalidRequestError.of('clusterId', `cluster ${clusterId} is ${cluster.state}; only READY clusters scale`);
     }
+    const extra = Math.max(0, workerCount - pool);
+    const serving = cluster.nodes.filter((n) => n.roles.includes('worker') && n.state !== 'RELEASED').length;
+    if (workerCount > serving) {
+      const quota = await provider.checkQuota(cluster.spec, workerCount - serving);
+      if (quota.errors.length > 0) throw new InvalidRequestError(quota.errors.map((e) => ({ ...e, field: e.field === 'spec.workerCount' ? 'workerCount' : e.field })));
+    }
+    const added = Array.from({ length: extra }, () => ({ ...(provider.planWorker?.(cluster.spec) ?? { address: '', roles: ['worker'], state: 'REQUESTED' as const }), nodeId: randomUUID() }));
     await this.deps.db.transaction(async (tx) => {
       const now = this.now();
+      await this.deps.clusters.insertNodes(tx, clusterId, added, cluster.nodes.length, now);
       await this.deps.clusters.transition(tx, clusterId, 'SCALING', `scale to ${workerCount} worker(s) requested by ${caller.userName}`, now);
       await this.deps.clusters.setOperation(tx, clusterId, 'scale', now);
       await this.deps.clusters.setTargetWorkers(tx, clusterId, workerCount, now);

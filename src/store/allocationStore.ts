@@ -1,7 +1,7 @@
 // Bare resource allocations (ProvisioningService) and their nodes.
-import type { NodeState, ProviderType, ResourceAllocation } from '../domain/types';
+import type { ProviderType, ResourceAllocation } from '../domain/types';
 import type { Queryable } from './db';
-import { toNode } from './clusterStore';
+import { toNode, type NodeRow } from './clusterStore';
 
 interface AllocationRow {
   id: string;
@@ -10,15 +10,7 @@ interface AllocationRow {
   state_reason: string | null;
 }
 
-interface NodeRow {
-  id: string;
-  cluster_id: string | null;
-  allocation_id: string;
-  address: string;
-  state: NodeState;
-  roles: string[];
-  provider_resource_id: string | null;
-}
+type AllocationNodeRow = NodeRow & { allocation_id: string };
 
 export class AllocationStore {
   async get(db: Queryable, gatewayId: string, allocationId: string): Promise<ResourceAllocation | undefined> {
@@ -35,7 +27,7 @@ export class AllocationStore {
 
   private async assemble(db: Queryable, rows: AllocationRow[]): Promise<ResourceAllocation[]> {
     if (rows.length === 0) return [];
-    const nodes = await db('nodes').whereIn('allocation_id', rows.map((r) => r.id)).orderBy(['created_at', 'position', 'id']) as NodeRow[];
+    const nodes = await db('nodes').whereIn('allocation_id', rows.map((r) => r.id)).orderBy(['created_at', 'position', 'id']) as AllocationNodeRow[];
     return rows.map((row) => ({
       allocationId: row.id,
       provider: row.provider,

@@ -16,18 +16,21 @@ interface ClusterRow {
   provider: ProviderType;
   state: ClusterState;
   state_reason: string | null;
+  operation: string | null;
   spec: ClusterSpec;
   created_at: number;
   updated_at: number;
 }
 
-interface NodeRow {
+export interface NodeRow {
   id: string;
   cluster_id: string | null;
   address: string;
   state: NodeState;
   roles: string[];
   provider_resource_id: string | null;
+  ssh_user: string | null;
+  ssh_port: number | null;
 }
 
 interface FailureRow {
@@ -72,6 +75,8 @@ export function toNode(row: NodeRow): ClusterNode {
     state: row.state,
     roles: row.roles,
     ...(row.provider_resource_id === null ? {} : { providerResourceId: row.provider_resource_id }),
+    ...(row.ssh_user === null ? {} : { sshUser: row.ssh_user }),
+    ...(row.ssh_port === null ? {} : { sshPort: row.ssh_port }),
   };
 }
 
@@ -102,24 +107,28 @@ export class ClusterStore {
       created_at: cluster.now,
       updated_at: cluster.now,
     });
-    if (cluster.nodes.length > 0) {
-      await tx('nodes').insert(cluster.nodes.map((node, position) => ({
-        position,
-        id: node.nodeId,
-        cluster_id: cluster.clusterId,
-        address: node.address,
-        state: node.state,
-        roles: node.roles,
-        ssh_user: node.sshUser ?? null,
-        ssh_port: node.sshPort ?? null,
-        provider_resource_id: node.providerResourceId ?? null,
-        created_at: cluster.now,
-        updated_at: cluster.now,
-      })));
-    }
+    await this.insertNodes(tx, cluster.clusterId, cluster.nodes, 0, cluster.now);
     await this.appendEvent(tx, cluster.clusterId, {
       kind: 'state', message: 'REQUESTED: cluster recorded', time: cluster.now,
     });
+  }
+
+  /** Nodes of a cluster, listed after the first `position` it has (a scale beyond its pool adds some). */
+  async insertNodes(tx: Queryable, clusterId: string, nodes: NewCluster['nodes'], position: number, now: number): Promise<void> {
+    if (nodes.length === 0) return;
+    await tx('nodes').insert(nodes.map((node, i) => ({
+      position: position + i,
+      id: node.nodeId,
+      cluster_id: clusterId,
+      address: node.address,
+      state: node.state,
+      roles: node.roles,
+      ssh_user: node.sshUser ?? null,
+      ssh_port: node.sshPort ?? null,
+      provider_resource_id: node.providerResourceId ?? null,
+      created_at: now,
+      updated_at: now,
+    })));
   }
 
   async get(db: Queryable, gatewayId: string, clusterId: string): Promise<Cluster | undefined> {
@@ -206,6 +215,7 @@ export class ClusterStore {
       provider: row.provider,
       state: row.state,
       ...(row.state_reason === null ? {} : { stateReason: row.state_reason }),
+      ...(row.operation === null ? {} : { operation: row.operation }),
       spec: row.spec,
       nodes: nodes.filter((n) => n.cluster_id === row.id).map(toNode),
       failures: failures.filter((f) => f.cluster_id === row.id).map(toFailure),
@@ -213,6 +223,12 @@ export class ClusterStore {
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     }));
+  }
+
+  /** Every cluster of a provider, of every gateway, in any state (the orphan sweeper's view). */
+  async listByProvider(db: Queryable, provider: ProviderType): Promise<Cluster[]> {
+    const rows = await db('clusters').where({ provider }).orderBy('created_at') as ClusterRow[];
+    return this.assemble(db, rows);
   }
 
   /** A cluster by id alone, for background work acting on every gateway's behalf. */
@@ -238,6 +254,11 @@ export class ClusterStore {
     await db('nodes').update({
       cpus: capacity.cpus, memory_mb: capacity.memoryMb, native_name: capacity.nativeName, updated_at: now,
     }).where({ id: nodeId });
+  }
+
+  /** A new reason for the state the cluster is in (what a rollback released, say). */
+  async setStateReason(db: Queryable, clusterId: string, reason: string, now: number): Promise<void> {
+    await db('clusters').update({ state_reason: reason, updated_at: now }).where({ id: clusterId });
   }
 
   async setOperation(db: Queryable, clusterId: string, operation: string | null, now: number): Promise<void> {
@@ -283,10 +304,12 @@ export class ClusterStore {
     return rows.map((row) => row.id);
   }
 
-  /** Clusters with a workflow under way (to re-queue after a crash). */
+  /** Clusters with a workflow under way (to re-queue after a crash), a rollback or repair among them. */
   async inProgress(db: Queryable): Promise<{ clusterId: string; operation: string | null; state: ClusterState }[]> {
     const rows = await db('clusters').select('id', 'operation', 'state')
-      .whereIn('state', ['REQUESTED', 'PROVISIONING', 'CONFIGURING', 'SCALING', 'TEARING_DOWN']) as
+      .whereIn('state', ['REQUESTED', 'PROVISIONING', 'CONFIGURING', 'SCALING', 'TEARING_DOWN'])
+      .orWhere((q) => q.where({ state: 'FAILED', operation: 'rollback' }))
+      .orWhere((q) => q.where({ state: 'DEGRADED', operation: 'repair' })) as
       { id: string; operation: string | null; state: ClusterState }[];
     return rows.map((row) => ({ clusterId: row.id, operation: row.operation, state: row.state }));
   }

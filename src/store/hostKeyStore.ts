@@ -49,4 +49,8 @@ export class HostKeyStore {
     if (!pinned) throw new Error(`host key pin for ${target.host}:${target.port} vanished after insert`);
     return pinned;
   }
+
+  async delete(db: Queryable, target: HostKeyPinTarget): Promise<void> {
+    await db('host_keys').where({ gateway_id: target.gatewayId, host: target.host, port: target.port }).delete();
+  }
 }

@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import type { Queryable } from './db';
 
-export type TaskName = 'cluster_workflow' | 'job_dispatch' | 'cluster_monitor' | 'place_waiting';
+export type TaskName = 'cluster_workflow' | 'job_dispatch' | 'cluster_monitor' | 'place_waiting' | 'orphan_sweep';
 
 export interface EnqueueOptions {
   /** At most one pending job per key; a newer add replaces a pending one. */

@@ -19,6 +19,8 @@ export interface ClusterAccess {
    * undefined when none is reached over ssh.
    */
   knownHosts?(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<string[] | undefined>;
+  /** Forgets the pinned host keys of nodes given back for good (their address goes to another machine). */
+  forgetHostKeys?(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<void>;
 }
 
 /** A command runner on one node of a cluster: local for this machine, else over SSH. */
@@ -27,9 +29,12 @@ export type NodeRunners = (cluster: Cluster, node: ClusterNode) => CommandRunner
 export interface DriverAccessOptions {
   kinds: KindRegistry;
   runners: NodeRunners;
-  sshPrivateKey?: (gatewayId: string) => Promise<string | undefined>;
+  /** The private key Ansible signs in with on this cluster's nodes (the gateway's or the cluster's own). */
+  sshPrivateKey?: (cluster: Cluster) => Promise<string | undefined>;
   /** The gateway's pin of a host as a known_hosts line (HostKeyPins.knownHostsLine). */
   knownHostsLine?: (target: { gatewayId: string; host: string; port: number }) => Promise<string | undefined>;
+  /** Drops the gateway's pin of a host (HostKeyPins.forget). */
+  forgetPin?: (target: { gatewayId: string; host: string; port: number }) => Promise<void>;
 }
 
 export class DriverAccess implements ClusterAccess {
@@ -51,10 +56,10 @@ export class DriverAccess implements ClusterAccess {
     return this.options.kinds.get(cluster.kind).verify(cluster, this.controller(cluster));
   }
 
-  /** The gateway's key, only for clusters with hosts reached over ssh. */
+  /** The signing key, only for clusters with hosts reached over ssh. */
   async sshPrivateKey(cluster: Cluster): Promise<string | undefined> {
     if (cluster.nodes.every((node) => node.address === 'localhost')) return undefined;
-    return this.options.sshPrivateKey?.(cluster.gatewayId);
+    return this.options.sshPrivateKey?.(cluster);
   }
 
   async knownHosts(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<string[] | undefined> {
@@ -64,12 +69,19 @@ export class DriverAccess implements ClusterAccess {
     for (const node of remote) {
       // One harmless command over the service's own connection: it pins or checks the host key.
       await this.options.runners(cluster, node).run(['true'], { timeoutMs: 30_000 });
-      const port = cluster.spec.hosts?.find((h) => h.address === node.address)?.sshPort ?? 22;
+      const port = node.sshPort ?? cluster.spec.hosts?.find((h) => h.address === node.address)?.sshPort ?? 22;
       const line = await this.options.knownHostsLine({ gatewayId: cluster.gatewayId, host: node.address, port });
       if (!line) throw new Error(`no pinned key is kept for ${node.address}:${port}; delete its host_keys row to pin it again`);
       lines.push(line);
     }
     return lines;
+  }
+
+  async forgetHostKeys(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<void> {
+    for (const node of nodes) {
+      if (node.address === '' || node.address === 'localhost') continue;
+      await this.options.forgetPin?.({ gatewayId: cluster.gatewayId, host: node.address, port: node.sshPort ?? 22 });
+    }
   }
 
   private controller(cluster: Cluster): CommandRunner {

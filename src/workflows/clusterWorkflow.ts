@@ -21,6 +21,7 @@ import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { JobStore } from '../store/jobStore';
 import type { QueueStore } from '../store/queueStore';
+import { workflowQueue } from '../services/clusterService';
 import { applicationExtraVars } from './applications';
 import type { ClusterAccess } from './clusterAccess';
 
@@ -44,10 +45,15 @@ export interface ClusterWorkflowDeps {
   jobRoot: string;
   /** Aborted when the service stops: a playbook in progress is canceled and its run resumes later. */
   shutdown?: AbortSignal;
+  /** Each cloud cluster's own SSH key pair (providers that buy nodes give them its public half). */
+  clusterKeys?: { publicKey(clusterId: string): Promise<string>; forget(clusterId: string): Promise<void> };
+  /** Longest a bought node may take to answer SSH (default 10 min). */
+  reachTimeoutMs?: number;
   now?: () => number;
 }
 
-export type ClusterAction = 'create' | 'delete' | 'install' | 'scale';
+/** "rollback": a create failed; give back what it bought. "repair": replace nodes found lost. */
+export type ClusterAction = 'create' | 'delete' | 'install' | 'scale' | 'rollback' | 'repair';
 
 export interface ClusterWorkflowPayload {
   clusterId: string;
@@ -78,6 +84,8 @@ export class ClusterWorkflow {
     if (payload.action === 'delete') await this.delete(cluster);
     else if (payload.action === 'install') await this.install(cluster, payload.applicationId ?? '');
     else if (payload.action === 'scale') await this.scale(cluster, payload.workerCount);
+    else if (payload.action === 'rollback') await this.rollback(cluster);
+    else if (payload.action === 'repair') await this.repair(cluster);
     else await this.create(cluster);
   }
 
@@ -94,7 +102,7 @@ export class ClusterWorkflow {
     }
     const cluster = await this.deps.clusters.getById(this.deps.db, payload.clusterId);
     if (!cluster || cluster.state === 'TERMINATED' || cluster.state === 'FAILED') return;
-    await this.fail(cluster.clusterId, [this.failure(payload.action, reason)]);
+    await this.fail(cluster, [this.failure(payload.action, reason)], payload.action === 'create');
   }
 
   /** Runs the kind's application playbook; the application ends INSTALLED or FAILED with the reason. */
@@ -122,7 +130,7 @@ export class ClusterWorkflow {
   private async create(cluster: Cluster): Promise<void> {
     const { clusterId } = cluster;
     let state = cluster.state;
-    await this.failingSteps(clusterId, async () => {
+    await this.failingSteps(cluster, async () => {
       if (state === 'REQUESTED') state = await this.move(clusterId, 'PROVISIONING', `provisioning ${cluster.provider} resources`);
       let current = cluster;
       if (state === 'PROVISIONING') {
@@ -140,7 +148,7 @@ export class ClusterWorkflow {
           await this.deps.queue.enqueue(tx, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
         });
       }
-    });
+    }, { rollback: true });
   }
 
   /**
@@ -154,7 +162,7 @@ export class ClusterWorkflow {
     if (cluster.state !== 'SCALING') return; // deleted meanwhile, or a run already finished it
     const { db, clusters } = this.deps;
     const target = workerCount ?? (await clusters.targetWorkers(db, clusterId));
-    await this.failingSteps(clusterId, async () => {
+    await this.failingSteps(cluster, async () => {
       if (target === undefined) throw new StepFailed([this.failure('scale', 'no worker count recorded for this scale')]);
       const { leaving, joining } = scalePlan(cluster.nodes, target);
       await this.event(clusterId, { kind: 'step', time: this.now(), message: describeScale(target, leaving, joining) });
@@ -195,24 +203,129 @@ export class ClusterWorkflow {
     return without;
   }
 
-  /** The provider makes the nodes exist (STATIC: they do already) and says where they are. */
+  /**
+   * The provider makes the nodes exist (STATIC: they do already) and says where they are. Bought
+   * nodes are PENDING while bought, RUNNING once the provider has them, and REACHABLE once SSH
+   * answers on each.
+   */
   private async provision(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<Cluster> {
+    const { db, clusters } = this.deps;
     const provider = this.deps.providers.get(cluster.provider);
-    const acquired = await this.providerStep('provision', () => provider.acquire(cluster, nodes));
+    const ids = nodes.map((n) => n.nodeId);
+    if (provider.buysNodes) await clusters.setNodeStates(db, cluster.clusterId, 'PENDING', this.now(), ids);
+    const context = {
+      sshPublicKey: provider.buysNodes ? await this.clusterPublicKey(cluster) : '',
+      note: (message: string) => this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `${cluster.provider}: ${message}` }),
+      signal: this.deps.shutdown,
+    };
+    const acquired = await this.providerStep('provision', () => provider.acquire(cluster, nodes, context));
     const now = this.now();
-    for (const node of acquired) await this.deps.clusters.setNodeAddress(this.deps.db, node.nodeId, node.address, node.providerResourceId, now);
-    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'RUNNING', now, nodes.map((n) => n.nodeId));
+    for (const node of acquired) await clusters.setNodeAddress(db, node.nodeId, node.address, node.providerResourceId, now);
+    await clusters.setNodeStates(db, cluster.clusterId, 'RUNNING', now, ids);
     await this.event(cluster.clusterId, {
       kind: 'provider', time: now, message: `${cluster.provider}: ${acquired.length} node(s): ${acquired.map((n) => n.address).join(', ')}`,
     });
-    return (await this.deps.clusters.getById(this.deps.db, cluster.clusterId)) ?? cluster;
+    const current = (await clusters.getById(db, cluster.clusterId)) ?? cluster;
+    if (provider.buysNodes) await this.reach(current, current.nodes.filter((n) => ids.includes(n.nodeId)));
+    return current;
   }
 
-  /** The provider gives the nodes back; its proof for each goes into the cluster's events. */
+  /** Waits until SSH answers on each new node (a booted VM starts sshd a while after "running"). */
+  private async reach(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<void> {
+    const deadline = this.now() + (this.deps.reachTimeoutMs ?? 10 * 60_000);
+    await Promise.all(nodes.map(async (node) => {
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          await this.deps.access.knownHosts?.(cluster, [node]);
+          break;
+        } catch (error) {
+          if (this.deps.shutdown?.aborted) throw error;
+          if (this.now() >= deadline) {
+            throw new StepFailed([this.failure('reach', `SSH did not answer within ${Math.round((this.deps.reachTimeoutMs ?? 600_000) / 1000)} s: ${errorText(error)}`, node.address)]);
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
+        }
+      }
+      await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'REACHABLE', this.now(), [node.nodeId]);
+    }));
+    await this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `SSH answers on ${nodes.length} node(s)` });
+  }
+
+  private async clusterPublicKey(cluster: Cluster): Promise<string> {
+    if (!this.deps.clusterKeys) throw new Error(`no cluster key pairs configured for ${cluster.provider} clusters`);
+    return this.deps.clusterKeys.publicKey(cluster.clusterId);
+  }
+
+  /**
+   * The provider gives the nodes back; its proof for each goes into the cluster's events. Bought
+   * nodes' host key pins go with them: their addresses will be another machine's.
+   */
   private async giveBack(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<void> {
     const provider = this.deps.providers.get(cluster.provider);
-    const proofs = await this.providerStep('release', () => provider.release(cluster, nodes));
+    const note = (message: string) => this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `${cluster.provider}: ${message}` });
+    const proofs = await this.providerStep('release', () => provider.release(cluster, nodes, { note, signal: this.deps.shutdown }));
     for (const proof of proofs) await this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `released: ${proof.proof}` });
+    if (provider.buysNodes) await this.deps.access.forgetHostKeys?.(cluster, nodes);
+  }
+
+  /** Every node given back, then what the cluster held beside them (key pair, stack), then its key. */
+  private async giveBackAll(cluster: Cluster): Promise<void> {
+    await this.giveBack(cluster, cluster.nodes);
+    const provider = this.deps.providers.get(cluster.provider);
+    if (!provider.releaseCluster) return;
+    const note = (message: string) => this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `${cluster.provider}: ${message}` });
+    const proofs = await this.providerStep('release', () => provider.releaseCluster?.(cluster, { note, signal: this.deps.shutdown }) ?? Promise.resolve([]));
+    for (const proof of proofs) await this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `released: ${proof}` });
+  }
+
+  /**
+   * A create failed: everything it bought goes back (unless keepOnFailure=true, where the fail
+   * reason already says it was kept). The cluster stays FAILED; its reason says what was released.
+   */
+  private async rollback(cluster: Cluster): Promise<void> {
+    // Deleted meanwhile (the delete releases everything), or rolled back already (a rerun).
+    if (cluster.state !== 'FAILED' || cluster.operation !== 'rollback') return;
+    const { db, clusters } = this.deps;
+    await clusters.setNodeStates(db, cluster.clusterId, 'RELEASING', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
+    await this.giveBackAll(cluster);
+    await db.transaction(async (tx) => {
+      await clusters.setNodeStates(tx, cluster.clusterId, 'RELEASED', this.now());
+      await clusters.appendEvent(tx, cluster.clusterId, { kind: 'rollback', time: this.now(), message: 'the failed create was rolled back: everything it bought is released' });
+      const failed = (cluster.stateReason ?? 'create failed').replace(/; rolling back$/, '');
+      await clusters.setStateReason(tx, cluster.clusterId, `${failed}; rolled back: everything it bought is released`.slice(0, 2000), this.now());
+      await clusters.setOperation(tx, cluster.clusterId, null, this.now());
+    });
+    await this.deps.clusterKeys?.forget(cluster.clusterId);
+  }
+
+  /**
+   * Some bought nodes were lost (a spot interruption, a terminated instance): each lost node is
+   * given back, bought again, reached, and configured with the whole inventory; the cluster goes
+   * from DEGRADED back to READY.
+   */
+  private async repair(cluster: Cluster): Promise<void> {
+    if (cluster.state !== 'DEGRADED') return;
+    const { db, clusters } = this.deps;
+    const lost = cluster.nodes.filter((n) => n.state === 'FAILED');
+    await this.failingSteps(cluster, async () => {
+      if (lost.length > 0) {
+        await this.event(cluster.clusterId, { kind: 'step', time: this.now(), message: `repair: replacing ${lost.length} lost node(s): ${lost.map((n) => n.address).join(', ')}` });
+        await this.giveBack(cluster, lost);
+        let current = await this.provision(cluster, lost);
+        await this.playbook(current, 'configure', 'repair: configure');
+        await clusters.setNodeStates(db, cluster.clusterId, 'CONFIGURED', this.now(), lost.map((n) => n.nodeId));
+        for (const app of current.applications ?? []) {
+          if (app.state === 'INSTALLED') await this.playbook(current, 'application', `repair: install ${app.spec.name}`, applicationExtraVars(app));
+        }
+        current = (await clusters.getById(db, cluster.clusterId)) ?? current;
+        await this.verify(current);
+      }
+      await db.transaction(async (tx) => {
+        await clusters.transition(tx, cluster.clusterId, 'READY', `${lost.length} lost node(s) replaced, verified`, this.now());
+        await clusters.setOperation(tx, cluster.clusterId, null, this.now());
+        await this.deps.queue.enqueue(tx, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
+      });
+    });
   }
 
   /** READY needs proof: the kind's check on the controller (Slurm: every node idle, a test job on each). */
@@ -235,17 +348,20 @@ export class ClusterWorkflow {
     if (cluster.state === 'TERMINATED') return;
     if (cluster.state !== 'TEARING_DOWN') await this.move(clusterId, 'TEARING_DOWN', 'delete requested');
     await this.endJobsOf(cluster);
-    // A cluster that never reached CONFIGURING installed nothing; otherwise undo what the playbook did.
-    const configured = cluster.nodes.some((n) => n.state !== 'REQUESTED' && n.state !== 'RUNNING')
-      || await this.deps.clusters.hasEvent(this.deps.db, clusterId, 'task');
-    const ended = await this.failingSteps(clusterId, async () => {
+    // A cluster that never reached CONFIGURING installed nothing; otherwise undo what the playbook
+    // did (on the nodes still there: a failed create may have given them back already).
+    const unconfigured: readonly string[] = ['REQUESTED', 'PENDING', 'RUNNING', 'REACHABLE', 'RELEASED', 'FAILED'];
+    const configured = cluster.nodes.some((n) => !unconfigured.includes(n.state))
+      || (cluster.nodes.some((n) => n.state !== 'RELEASED') && await this.deps.clusters.hasEvent(this.deps.db, clusterId, 'task'));
+    const ended = await this.failingSteps(cluster, async () => {
       if (configured) {
         await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
         await this.playbook(cluster, 'teardown', 'teardown');
       }
-      await this.giveBack(cluster, cluster.nodes);
+      await this.giveBackAll(cluster);
     });
     if (!ended) return;
+    await this.deps.clusterKeys?.forget(clusterId);
     await this.deps.db.transaction(async (tx) => {
       await this.deps.clusters.setNodeStates(tx, clusterId, 'RELEASED', this.now());
       await this.deps.clusters.transition(tx, clusterId, 'TERMINATED', configured ? 'daemons stopped, our files removed, nodes released' : 'nothing had been installed', this.now());
@@ -276,7 +392,8 @@ export class ClusterWorkflow {
    * cluster deleted meanwhile is left to the delete run queued behind this one; anything else is
    * transient and rethrown, so the queue runs the whole sequence again from the state it finds.
    */
-  private async failingSteps(clusterId: string, steps: () => Promise<void>): Promise<boolean> {
+  private async failingSteps(cluster: Cluster, steps: () => Promise<void>, options: { rollback?: boolean } = {}): Promise<boolean> {
+    const { clusterId } = cluster;
     try {
       await steps();
       return true;
@@ -286,7 +403,7 @@ export class ClusterWorkflow {
         if (now && (now.state === 'TEARING_DOWN' || now.state === 'TERMINATED')) return false;
       }
       if (!(error instanceof StepFailed)) throw error;
-      await this.fail(clusterId, error.failures);
+      await this.fail(cluster, error.failures, options.rollback ?? false);
       return false;
     }
   }
@@ -297,7 +414,7 @@ export class ClusterWorkflow {
       return await call();
     } catch (error) {
       if (error instanceof ProviderError && !error.retryable) {
-        throw new StepFailed([this.failure(step, `${error.category}: ${error.message}`)]);
+        throw new StepFailed([this.failure(step, `${error.category}${error.code ? ` (${error.code})` : ''}: ${error.message}`)]);
       }
       throw error;
     }
@@ -407,13 +524,28 @@ export class ClusterWorkflow {
     return { step, message, time: this.now(), ...(host ? { host } : {}) };
   }
 
-  private async fail(clusterId: string, failures: ClusterFailure[]): Promise<void> {
+  /**
+   * Ends the cluster FAILED with its failures. A failed create of a provider that buys nodes is
+   * rolled back (a durable rollback run queued in the same transaction) unless the spec says
+   * keepOnFailure=true; the reason says which.
+   */
+  private async fail(cluster: Cluster, failures: ClusterFailure[], failedCreate: boolean): Promise<void> {
+    const { clusterId } = cluster;
     const first = failures[0];
-    const reason = `${first.step} failed${first.task ? ` at task "${first.task}"` : ''}${first.host ? ` on ${first.host}` : ''}: ${first.message}`;
+    let reason = `${first.step} failed${first.task ? ` at task "${first.task}"` : ''}${first.host ? ` on ${first.host}` : ''}: ${first.message}`;
+    const bought = failedCreate && this.deps.providers.has(cluster.provider) && this.deps.providers.get(cluster.provider).buysNodes;
+    const keep = bought && cluster.spec.providerOptions?.keepOnFailure === 'true';
+    if (keep) reason = `${reason.slice(0, 1800)}; kept for inspection (keepOnFailure=true): delete the cluster to release it`;
+    else if (bought) reason = `${reason.slice(0, 1800)}; rolling back`;
     await this.deps.db.transaction(async (tx) => {
       for (const failure of failures) await this.deps.clusters.addFailure(tx, clusterId, failure);
       await this.deps.clusters.transition(tx, clusterId, 'FAILED', reason.slice(0, 2000), this.now());
-      await this.deps.clusters.setOperation(tx, clusterId, null, this.now());
+      await this.deps.clusters.setOperation(tx, clusterId, bought && !keep ? 'rollback' : null, this.now());
+      if (bought && !keep) {
+        await this.deps.queue.enqueue(tx, 'cluster_workflow', { clusterId, action: 'rollback' }, {
+          queueName: workflowQueue(clusterId).queueName, jobKey: `rollback:${clusterId}`,
+        });
+      }
     });
     this.deps.log.warn({ clusterId, reason }, 'cluster failed');
   }

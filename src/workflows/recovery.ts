@@ -30,6 +30,13 @@ export async function recoverWork(deps: RecoveryDeps): Promise<void> {
       });
       continue;
     }
+    if (cluster.state === 'FAILED' || cluster.state === 'DEGRADED') {
+      const action = cluster.state === 'FAILED' ? 'rollback' : 'repair';
+      await queue.enqueueIfAbsent(db, 'cluster_workflow', { clusterId: cluster.clusterId, action }, {
+        queueName: workflowQueue(cluster.clusterId).queueName, jobKey: `${action}:${cluster.clusterId}`,
+      });
+      continue;
+    }
     const action = cluster.state === 'TEARING_DOWN' ? 'delete' : 'create';
     await queue.enqueueIfAbsent(db, 'cluster_workflow', { clusterId: cluster.clusterId, action }, workflowQueue(cluster.clusterId));
   }

@@ -79,7 +79,7 @@ describe('ClusterWorkflow with drivers registered by a test', () => {
     const bought = new Map<string, string>();
     const released: string[] = [];
     const provider: Provider = {
-      type: 'EC2', validate: () => [], plan: () => [], checkQuota: async () => ({ needed: {}, errors: [] }),
+      type: 'EC2', buysNodes: false, validate: () => [], plan: () => [], checkQuota: async () => ({ needed: {}, errors: [] }),
       acquire: async (_c, nodes) => nodes.map((n) => {
         if (!bought.has(n.nodeId)) bought.set(n.nodeId, `10.99.0.${bought.size + 1}`);
         return { nodeId: n.nodeId, address: bought.get(n.nodeId) as string, providerResourceId: `i-${n.nodeId.slice(0, 8)}` };

@@ -4,7 +4,7 @@ import { migrateLatest } from '../../src/store/db';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const EXPECTED_TABLES = [
-  'allocations', 'applications', 'cluster_events', 'cluster_failures', 'clusters', 'gateway_keys', 'host_keys', 'idempotency_keys',
+  'allocations', 'applications', 'cluster_events', 'cluster_failures', 'cluster_keys', 'clusters', 'gateway_keys', 'host_keys', 'idempotency_keys',
   'job_event_outbox', 'job_event_outbox_lease', 'job_statuses', 'jobs',
   'nodes', 'secrets_key_check',
   'worker_heartbeats',

@@ -40,7 +40,7 @@ function inventoryHost(cluster: Cluster, node: ClusterNode, isController: boolea
   return {
     name: node.address,
     connection: local ? 'local' : 'ssh',
-    ...(local ? {} : { address: node.address, sshUser: spec?.sshUser ?? 'root', sshPort: spec?.sshPort ?? 22 }),
+    ...(local ? {} : { address: node.address, sshUser: node.sshUser ?? spec?.sshUser ?? 'root', sshPort: node.sshPort ?? spec?.sshPort ?? 22 }),
     vars,
   };
 }

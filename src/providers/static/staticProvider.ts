@@ -7,6 +7,7 @@ import type { AcquiredNode, NodeDescription, OwnedResource, PlannedNode, Provide
 
 export class StaticProvider implements Provider {
   readonly type = 'STATIC' as const;
+  readonly buysNodes = false;
 
   /** (Request validation already requires hosts for STATIC and refuses them for the others.) */
   validate(spec: ClusterSpec): FieldError[] {
@@ -54,7 +55,7 @@ export class StaticProvider implements Provider {
     return nodes.map((node) => ({ nodeId: node.nodeId, proof: `static host ${node.address}: nothing was bought, the host is left as it was` }));
   }
 
-  async listOwned(): Promise<OwnedResource[]> {
+  async listOwned(_scopes: readonly string[]): Promise<OwnedResource[]> {
     return [];
   }
 }
