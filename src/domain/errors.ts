@@ -45,3 +45,14 @@ export class UnsupportedError extends Error {
     this.name = 'UnsupportedError';
   }
 }
+
+/**
+ * The account the provider bills cannot hold what was asked (a cloud quota): the request is well
+ * formed, the world says no. Each error names the field that asks too much and the quota's numbers.
+ */
+export class QuotaExceededError extends Error {
+  constructor(readonly fieldErrors: FieldError[]) {
+    super(fieldErrors.map((e) => `${e.field}: ${e.message}`).join('; '));
+    this.name = 'QuotaExceededError';
+  }
+}

@@ -1,7 +1,7 @@
 // The single place where errors become Thrift exceptions. Only the declared Airavata exceptions (and
 // our NotFoundException) leave the server; anything unexpected is logged with the request id and
 // answered as AiravataSystemException carrying that id, never as a dropped socket.
-import { InvalidRequestError, NotFoundError, UnauthorizedError, UnsupportedError } from '../domain/errors';
+import { InvalidRequestError, NotFoundError, QuotaExceededError, UnauthorizedError, UnsupportedError } from '../domain/errors';
 import type { Logger } from '../log';
 import { base, ms } from './wire';
 
@@ -29,6 +29,10 @@ export function toWireException(error: unknown, requestId: string, method: strin
       airavataErrorType: base.AiravataErrorType.UNSUPPORTED_OPERATION,
       parameter: error.message,
     });
+  }
+  if (error instanceof QuotaExceededError) {
+    // Not UNSUPPORTED_OPERATION: the same request fits once quota is raised or something ends.
+    return new base.AiravataClientException({ airavataErrorType: base.AiravataErrorType.UNKNOWN, parameter: `quota exceeded: ${error.message}` });
   }
   log.error({ err: error, requestId, method }, 'unexpected error in a call');
   return new base.AiravataSystemException({

@@ -1,7 +1,7 @@
 // What the cluster calls do. createCluster records the request durably and returns at once; the
 // work of building a cluster happens in background workflows.
 import { randomUUID } from 'node:crypto';
-import { InvalidRequestError, NotFoundError, UnauthorizedError } from '../domain/errors';
+import { InvalidRequestError, NotFoundError, QuotaExceededError, UnauthorizedError } from '../domain/errors';
 import { isThisMachine, mayUseThisMachine, systemProbe, type LocalClusterPolicy, type ThisMachineProbe } from '../net/thisMachine';
 import { fingerprint } from '../domain/fingerprint';
 import type { ApplicationSpec, Caller, Cluster, ClusterEvent, ClusterSpec } from '../domain/types';
@@ -55,7 +55,7 @@ export class ClusterService {
     const spec = provider.settle?.(requested) ?? requested;
     await this.refuseThisMachine(caller, spec);
     const quota = await provider.checkQuota(spec);
-    if (quota.errors.length > 0) throw new InvalidRequestError(quota.errors);
+    if (quota.errors.length > 0) throw new QuotaExceededError(quota.errors);
     const nodes = provider.plan(spec).map((node) => ({ ...node, nodeId: randomUUID() }));
     // The fingerprint is of the request as sent: a retry matches whatever defaults say today.
     const { clientToken, ...request } = requested;
@@ -191,7 +191,7 @@ export class ClusterService {
     const serving = cluster.nodes.filter((n) => n.roles.includes('worker') && n.state !== 'RELEASED').length;
     if (workerCount > serving) {
       const quota = await provider.checkQuota(cluster.spec, workerCount - serving);
-      if (quota.errors.length > 0) throw new InvalidRequestError(quota.errors.map((e) => ({ ...e, field: e.field === 'spec.workerCount' ? 'workerCount' : e.field })));
+      if (quota.errors.length > 0) throw new QuotaExceededError(quota.errors.map((e) => ({ ...e, field: e.field === 'spec.workerCount' ? 'workerCount' : e.field })));
     }
     const added = Array.from({ length: extra }, () => ({ ...(provider.planWorker?.(cluster.spec) ?? { address: '', roles: ['worker'], state: 'REQUESTED' as const }), nodeId: randomUUID() }));
     await this.deps.db.transaction(async (tx) => {

@@ -188,19 +188,41 @@ export class ClusterWorkflow {
     });
   }
 
-  /** Drains the leaving workers, reconfigures the rest without them, tears them down, gives them back. */
-  private async release(cluster: Cluster, leaving: readonly ClusterNode[]): Promise<Cluster> {
+  /**
+   * Drains the leaving workers, reconfigures the rest without them, tears them down, gives them
+   * back. A bought node is not torn down (its machine goes with it), and one whose machine is gone
+   * already (a run that died after giving it back) is only marked RELEASED.
+   */
+  private async release(cluster: Cluster, leavingNodes: readonly ClusterNode[]): Promise<Cluster> {
     const { db, clusters } = this.deps;
     const kind = this.kindOf(cluster);
-    await this.playbook(cluster, 'configure', 'scale: drain', kind.drainVars(leaving));
-    await clusters.setNodeStates(db, cluster.clusterId, 'RELEASING', this.now(), leaving.map((n) => n.nodeId));
+    const buys = this.deps.providers.get(cluster.provider).buysNodes;
+    const current = buys ? await this.forgetGone(cluster, leavingNodes) : cluster;
+    const leaving = leavingNodes.filter((n) => current.nodes.some((c) => c.nodeId === n.nodeId && c.state !== 'RELEASED'));
     const ids = new Set(leaving.map((n) => n.nodeId));
-    const without = { ...cluster, nodes: cluster.nodes.map((n) => (ids.has(n.nodeId) ? { ...n, state: 'RELEASED' as const } : n)) };
+    const without = { ...current, nodes: current.nodes.map((n) => (ids.has(n.nodeId) ? { ...n, state: 'RELEASED' as const } : n)) };
+    if (leaving.length === 0) return without;
+    await this.playbook(current, 'configure', 'scale: drain', kind.drainVars(leaving));
+    await clusters.setNodeStates(db, cluster.clusterId, 'RELEASING', this.now(), leaving.map((n) => n.nodeId));
     await this.playbook(without, 'configure', 'scale: reconfigure');
-    await this.playbook(cluster, 'teardown', 'scale: release', {}, kind.leavingInventory(cluster, leaving));
-    await this.giveBack(cluster, leaving);
+    if (!buys) await this.playbook(current, 'teardown', 'scale: release', {}, kind.leavingInventory(current, leaving));
+    await this.giveBack(current, leaving);
     await clusters.setNodeStates(db, cluster.clusterId, 'RELEASED', this.now(), leaving.map((n) => n.nodeId));
     return without;
+  }
+
+  /**
+   * Of these bought nodes, those whose machine the provider says is gone are marked RELEASED (no
+   * playbook can reach them, nothing is left to give back); returns the cluster as it is then.
+   */
+  private async forgetGone(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<Cluster> {
+    const provider = this.deps.providers.get(cluster.provider);
+    const states = new Map((await this.providerStep('release', () => provider.describe(cluster))).map((d) => [d.nodeId, d.state]));
+    const gone = nodes.filter((n) => n.state !== 'RELEASED' && (states.get(n.nodeId) ?? 'gone') === 'gone');
+    if (gone.length === 0) return cluster;
+    await this.giveBack(cluster, gone); // idempotent: its proof says what was found
+    await this.deps.clusters.setNodeStates(this.deps.db, cluster.clusterId, 'RELEASED', this.now(), gone.map((n) => n.nodeId));
+    return (await this.deps.clusters.getById(this.deps.db, cluster.clusterId)) ?? cluster;
   }
 
   /**
@@ -306,11 +328,12 @@ export class ClusterWorkflow {
   private async repair(cluster: Cluster): Promise<void> {
     if (cluster.state !== 'DEGRADED') return;
     const { db, clusters } = this.deps;
-    const lost = cluster.nodes.filter((n) => n.state === 'FAILED');
+    // The lost nodes, and any a run that died part way through had begun to replace.
+    const lost = activeNodes(cluster.nodes).filter((n) => n.state !== 'CONFIGURED');
     await this.failingSteps(cluster, async () => {
       if (lost.length > 0) {
         await this.event(cluster.clusterId, { kind: 'step', time: this.now(), message: `repair: replacing ${lost.length} lost node(s): ${lost.map((n) => n.address).join(', ')}` });
-        await this.giveBack(cluster, lost);
+        await this.giveBack(cluster, lost.filter((n) => n.state === 'FAILED'));
         let current = await this.provision(cluster, lost);
         await this.playbook(current, 'configure', 'repair: configure');
         await clusters.setNodeStates(db, cluster.clusterId, 'CONFIGURED', this.now(), lost.map((n) => n.nodeId));
@@ -353,18 +376,20 @@ export class ClusterWorkflow {
     const unconfigured: readonly string[] = ['REQUESTED', 'PENDING', 'RUNNING', 'REACHABLE', 'RELEASED', 'FAILED'];
     const configured = cluster.nodes.some((n) => !unconfigured.includes(n.state))
       || (cluster.nodes.some((n) => n.state !== 'RELEASED') && await this.deps.clusters.hasEvent(this.deps.db, clusterId, 'task'));
+    // Bought nodes are not torn down: their machines go with them (and may be gone already when a
+    // delete that died after giving them back runs again).
+    const buys = this.deps.providers.get(cluster.provider).buysNodes;
     const ended = await this.failingSteps(cluster, async () => {
-      if (configured) {
-        await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
-        await this.playbook(cluster, 'teardown', 'teardown');
-      }
+      await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
+      if (configured && !buys) await this.playbook(cluster, 'teardown', 'teardown');
       await this.giveBackAll(cluster);
     });
     if (!ended) return;
     await this.deps.clusterKeys?.forget(clusterId);
     await this.deps.db.transaction(async (tx) => {
       await this.deps.clusters.setNodeStates(tx, clusterId, 'RELEASED', this.now());
-      await this.deps.clusters.transition(tx, clusterId, 'TERMINATED', configured ? 'daemons stopped, our files removed, nodes released' : 'nothing had been installed', this.now());
+      const reason = buys ? 'every machine bought for it released' : configured ? 'daemons stopped, our files removed, nodes released' : 'nothing had been installed';
+      await this.deps.clusters.transition(tx, clusterId, 'TERMINATED', reason, this.now());
       await this.deps.clusters.setOperation(tx, clusterId, null, this.now());
     });
   }

@@ -10,7 +10,8 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import {
   CreateTagsCommand, DeleteKeyPairCommand, DescribeInstanceStatusCommand, DescribeInstanceTypesCommand, DescribeInstancesCommand,
-  DescribeKeyPairsCommand, EC2Client, ImportKeyPairCommand, RunInstancesCommand, TerminateInstancesCommand, paginateDescribeInstances,
+  DescribeKeyPairsCommand, EC2Client, ImportKeyPairCommand, RunInstancesCommand, StartInstancesCommand, StopInstancesCommand, TerminateInstancesCommand,
+  paginateDescribeInstances,
   type Instance, type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
 import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
@@ -299,6 +300,24 @@ describe('AWS double: responses parse like the official fixtures', () => {
     await recorded.close();
     expect(fromFixture?.InstanceId).toBe('i-09fb4224219ac6902');
     expect(fromDouble).toEqual({ ...fromFixture, InstanceId: instanceId, AvailabilityZone: 'us-east-2a' });
+
+    // The recorded StartInstances answer (a stopped instance starting) and the double's.
+    await ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] }));
+    expect((await describeOne(ec2, instanceId)).State?.Name).toBe('stopped');
+    // Not running: the recorded empty set (`<instanceStatusSet/>`) and the double's read alike.
+    const emptyReplay = await replayBody(200, 'text/xml;charset=UTF-8', fixture('ec2/recorded/DescribeInstanceStatus.200.empty-set.xml'));
+    const fixtureEmpty = await ec2Of(emptyReplay.url).send(new DescribeInstanceStatusCommand({ InstanceIds: ['i-09fb4224219ac6902'] }));
+    await emptyReplay.close();
+    const doubleEmpty = await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [instanceId] }));
+    expect(fixtureEmpty.InstanceStatuses).toEqual([]);
+    expect(doubleEmpty.InstanceStatuses).toEqual(fixtureEmpty.InstanceStatuses);
+    const startReplay = await replayBody(200, 'text/xml;charset=UTF-8', fixture('ec2/recorded/StartInstances.200.xml'), { 'x-amzn-requestid': 'bec35864-7ea6-430e-864e-229454f8b80d' });
+    const fixtureStart = await ec2Of(startReplay.url).send(new StartInstancesCommand({ InstanceIds: ['i-09fb4224219ac6902'] }));
+    await startReplay.close();
+    const doubleStart = await ec2.send(new StartInstancesCommand({ InstanceIds: [instanceId] }));
+    expect(fixtureStart.StartingInstances?.[0]?.InstanceId).toBe('i-09fb4224219ac6902');
+    expect(doubleStart.StartingInstances).toEqual(fixtureStart.StartingInstances?.map((i) => ({ ...i, InstanceId: instanceId })));
+    await until('running again', 5000, async () => ((await describeOne(ec2, instanceId)).State?.Name === 'running' ? true : undefined), 5);
 
     // The only official EC2 error bodies are the generic protocol tests: same root, same SDK shape.
     const errorReplay = await replayBody(400, 'text/xml', fixture('ec2/protocol-tests/extracted_Ec2InvalidGreetingError.400.xml'), { 'x-amzn-requestid': 'foo-id' });

@@ -6,16 +6,17 @@
 // and in (one terminated); a lost instance (spot interruption) makes the cluster DEGRADED until
 // the sweeper's repair replaces it; delete terminates everything and deletes the key pair; the
 // orphan sweeper terminates an instance tagged for a cluster this database does not know.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import Int64 from 'node-int64';
 import { connectClients, type ServiceClients } from '../../src/client/connect';
 import { base, ms } from '../../src/rpc/wire';
-import { startAwsDouble, type AwsDouble, type DoubleInstance } from '../support/aws/double';
+import type { AwsDouble, DoubleInstance } from '../support/aws/double';
+import { clusterStory } from '../support/clusterStory';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { deleteLeftCluster, startInstanceHosts, type InstanceHosts } from '../support/instanceHosts';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
 import { until } from '../support/until';
@@ -25,30 +26,26 @@ jest.setTimeout(20 * 60_000);
 const ROOT = path.resolve(__dirname, '../..');
 const HELPER = path.join(ROOT, 'scripts/test-ssh-host');
 const NET = '10.213.5';
-const HELPER_ENV = { ...process.env, MS_TEST_BRIDGE: 'msbr5', MS_TEST_NET: NET };
-const ADDRESSES = [31, 32, 33, 34, 35, 36].map((x) => `${NET}.${x}`);
 const { JobState } = base;
 const END = new Set([JobState.COMPLETE, JobState.FAILED, JobState.CANCELED]);
 
-const hostName = (address: string): string => `mse-${address.split('.').at(-1)}`;
 
 describe('an EC2 cluster on the AWS double, whose instances are test hosts', () => {
   let database: TestDatabase;
+  let hosts: InstanceHosts;
   let double: AwsDouble;
   let service: ServiceProcess | undefined;
   let clients: ServiceClients | undefined;
   let token: base.AuthzToken;
   let clusterId = '';
   let dataDir: string;
-  const booted = new Set<string>();
 
   const api = (): ServiceClients => {
     if (!clients) throw new Error('service not started');
     return clients;
   };
   const cluster = () => api().cluster.getCluster(token, clusterId);
-  const story = async (): Promise<string> => (await api().cluster.getClusterEvents(token, clusterId, new Int64(0)))
-    .filter((e) => e.kind !== 'task_start').map((e) => `${e.kind} ${e.host ?? ''} ${e.task ?? ''}: ${e.message}`).join('\n');
+  const story = (): Promise<string> => clusterStory(api(), token, clusterId);
   const settled = (what: string, want: ms.ClusterState) => until(what, 600_000, async () => {
     const c = await cluster();
     if (c.state === ms.ClusterState.FAILED && want !== ms.ClusterState.FAILED) throw new Error(`cluster FAILED: ${c.stateReason}\n${await story()}`);
@@ -69,23 +66,8 @@ describe('an EC2 cluster on the AWS double, whose instances are test hosts', () 
   beforeAll(async () => {
     database = await createTestDatabase({ migrate: false });
     dataDir = mkdtempSync(path.join(tmpdir(), 'ms-ec2-'));
-    // An instance boots as a test host at its address, accepting the key pair it was launched with.
-    double = await startAwsDouble({
-      addresses: ADDRESSES,
-      tagKeys: { node: 'metascheduler:node', cluster: 'metascheduler:cluster' },
-      onBoot: async (instance, publicKey) => {
-        if (!publicKey) return; // no key, no way in: a machine nobody can use (the stray one below)
-        const keyFile = path.join(dataDir, `${instance.instanceId}.pub`);
-        writeFileSync(keyFile, `${publicKey.trim()}\n`, { mode: 0o600 });
-        execFileSync(HELPER, ['up', hostName(instance.privateIp), instance.privateIp, keyFile], { env: HELPER_ENV });
-        booted.add(hostName(instance.privateIp));
-      },
-      onTerminate: async (instance) => {
-        if (!booted.has(hostName(instance.privateIp))) return;
-        execFileSync(HELPER, ['down', hostName(instance.privateIp)], { env: HELPER_ENV });
-        booted.delete(hostName(instance.privateIp));
-      },
-    });
+    hosts = await startInstanceHosts({ bridge: 'msbr5', net: NET, lastOctets: [31, 32, 33, 34, 35, 36], namePrefix: 'mse', keyDir: dataDir });
+    double = hosts.double;
     const port = await freePort();
     token = await authz('gw-ec2', 'operator');
     service = await startServiceProcess({
@@ -98,19 +80,12 @@ describe('an EC2 cluster on the AWS double, whose instances are test hosts', () 
 
   afterAll(async () => {
     try {
-      if (clients && clusterId) {
-        const c = await cluster().catch(() => undefined);
-        if (c && c.state !== ms.ClusterState.TERMINATED) {
-          await api().cluster.deleteCluster(token, clusterId).catch(() => undefined);
-          await until('teardown', 300_000, async () => ((await cluster()).state === ms.ClusterState.TERMINATED ? true : undefined)).catch(() => undefined);
-        }
-      }
+      await deleteLeftCluster(clients, token, clusterId);
     } finally {
       clients?.close();
       service?.child.kill('SIGTERM');
       if (service) await service.exited;
-      for (const host of booted) spawnSync(HELPER, ['down', host], { env: HELPER_ENV });
-      await double?.close();
+      await hosts?.close();
       await database?.drop();
     }
   });
@@ -120,7 +95,7 @@ describe('an EC2 cluster on the AWS double, whose instances are test hosts', () 
       name: 'bad', kind: ms.ClusterKind.SLURM, provider: ms.ProviderType.EC2,
       providerOptions: new Map([['imageId', 'not-an-ami'], ['spot', 'maybe'], ['colour', 'blue']]),
     })).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(base.AiravataClientException);
+    expect(error).toBeInstanceOf(base.InvalidRequestException);
     const text = JSON.stringify(error);
     for (const field of ['providerOptions.imageId', 'providerOptions.spot', 'providerOptions.colour']) expect(text).toContain(field);
     expect(await api().cluster.listClusters(token)).toEqual([]);
@@ -158,30 +133,21 @@ describe('an EC2 cluster on the AWS double, whose instances are test hosts', () 
     expect(events).toMatch(/SSH answers on 1 node/);
     const model = await runJob('where');
     expect(model.jobStatuses?.map((s) => JobState[s.jobState])).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
-    expect(model.stdOut).toBe(`ran on ${hostName(instance.privateIp)}\n`);
+    expect(model.stdOut).toBe(`ran on ${hosts.hostName(instance.privateIp)}\n`);
   });
 
-  it('scales out by buying an instance and in by terminating it', async () => {
+  it('scales out by buying an instance, configured into the running cluster', async () => {
     await api().cluster.scaleCluster(token, clusterId, 2);
-    let c = await settled('READY with 2 workers', ms.ClusterState.READY);
+    const c = await settled('READY with 2 workers', ms.ClusterState.READY);
     expect(c.nodes.map((n) => ms.NodeState[n.state])).toEqual(['CONFIGURED', 'CONFIGURED']);
     expect(liveInstances()).toHaveLength(2);
-    const added = c.nodes[1];
-    const sinfo = spawnSync(HELPER, ['exec', hostName(c.nodes[0].address), 'sinfo', '-h', '-N', '-o', '%N %t'], { env: HELPER_ENV, encoding: 'utf8' });
+    const sinfo = spawnSync(HELPER, ['exec', hosts.hostName(c.nodes[0].address), 'sinfo', '-h', '-N', '-o', '%N %t'], { env: hosts.helperEnv, encoding: 'utf8' });
     expect(sinfo.stdout.trim().split('\n')).toHaveLength(2);
-
-    await api().cluster.scaleCluster(token, clusterId, 1);
-    c = await settled('READY with 1 worker', ms.ClusterState.READY);
-    expect(c.nodes.map((n) => ms.NodeState[n.state])).toEqual(['CONFIGURED', 'RELEASED']);
-    expect(liveInstances()).toHaveLength(1);
-    expect(double.instances().find((i) => i.instanceId === added.providerResourceId)?.state).toBe('terminated');
-    expect(await story()).toMatch(new RegExp(`released: instance ${added.providerResourceId} terminated`));
   });
 
   it('notices a lost instance (spot interruption): DEGRADED, then a new instance replaces it: READY', async () => {
-    await api().cluster.scaleCluster(token, clusterId, 2);
-    const before = await settled('READY with 2 workers', ms.ClusterState.READY);
-    const lost = before.nodes.filter((n) => n.state === ms.NodeState.CONFIGURED).at(-1);
+    const before = await cluster();
+    const lost = before.nodes[1];
     if (!lost?.providerResourceId) throw new Error('no second worker');
     double.interrupt(lost.providerResourceId);
     await settled('DEGRADED', ms.ClusterState.DEGRADED);
@@ -190,8 +156,19 @@ describe('an EC2 cluster on the AWS double, whose instances are test hosts', () 
     expect(replaced && ms.NodeState[replaced.state]).toBe('CONFIGURED');
     expect(replaced?.providerResourceId).not.toBe(lost.providerResourceId);
     expect(liveInstances()).toHaveLength(2);
-    expect(await story()).toMatch(/marked lost/);
+    expect(await story()).toMatch(new RegExp(`orphan sweep: marked lost instance ${lost.providerResourceId}`));
     expect((await runJob('after-repair')).jobStatuses?.at(-1)?.jobState).toBe(JobState.COMPLETE);
+  });
+
+  it('scales in by draining the worker and terminating its instance', async () => {
+    const before = await cluster();
+    const leaving = before.nodes[1];
+    await api().cluster.scaleCluster(token, clusterId, 1);
+    const c = await settled('READY with 1 worker', ms.ClusterState.READY);
+    expect(c.nodes.map((n) => ms.NodeState[n.state])).toEqual(['CONFIGURED', 'RELEASED']);
+    expect(liveInstances()).toHaveLength(1);
+    expect(double.instances().find((i) => i.instanceId === leaving.providerResourceId)?.state).toBe('terminated');
+    expect(await story()).toMatch(new RegExp(`released: .*instance ${leaving.providerResourceId} terminated at`));
   });
 
   it('deletes the cluster: every instance terminated, the key pair deleted, the proof in the events', async () => {
@@ -201,7 +178,7 @@ describe('an EC2 cluster on the AWS double, whose instances are test hosts', () 
     expect(liveInstances()).toEqual([]);
     expect(double.keyPairs().map((k) => k.keyName)).not.toContain(`metascheduler-${clusterId}`);
     expect(await story()).toMatch(/released: .*key pair/);
-    expect(booted.size).toBe(0);
+    expect(hosts.booted.size).toBe(0);
   });
 
   it('the orphan sweeper terminates an instance tagged for a cluster this database does not know', async () => {

@@ -4,36 +4,31 @@
 // the middle of the configure playbook, and started again on the same database. After each
 // restart the cluster ends READY (or TERMINATED), no node was ever bought twice, and the double
 // holds nothing that no live cluster owns.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import Int64 from 'node-int64';
 import { connectClients, type ServiceClients } from '../../src/client/connect';
 import { base, ms } from '../../src/rpc/wire';
-import { startAwsDouble, type AwsDouble } from '../support/aws/double';
+import type { AwsDouble } from '../support/aws/double';
+import { clusterStory } from '../support/clusterStory';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { deleteLeftCluster, startInstanceHosts, type InstanceHosts } from '../support/instanceHosts';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
 import { until } from '../support/until';
 
 jest.setTimeout(30 * 60_000);
 
-const ROOT = path.resolve(__dirname, '../..');
-const HELPER = path.join(ROOT, 'scripts/test-ssh-host');
-const NET = '10.213.6';
-const HELPER_ENV = { ...process.env, MS_TEST_BRIDGE: 'msbr6', MS_TEST_NET: NET };
-const hostName = (address: string): string => `msk-${address.split('.').at(-1)}`;
 
 describe('an EC2 cluster through a SIGKILL of the service at each step', () => {
   let database: TestDatabase;
+  let hosts: InstanceHosts;
   let double: AwsDouble;
   let service: ServiceProcess | undefined;
   let clients: ServiceClients | undefined;
   let token: base.AuthzToken;
   let clusterId = '';
   let env: Record<string, string>;
-  const booted = new Set<string>();
   const kills: string[] = [];
 
   const api = (): ServiceClients => {
@@ -54,8 +49,7 @@ describe('an EC2 cluster through a SIGKILL of the service at each step', () => {
     kills.push(when);
   };
   const cluster = () => api().cluster.getCluster(token, clusterId);
-  const story = async (): Promise<string> => (await api().cluster.getClusterEvents(token, clusterId, new Int64(0)))
-    .filter((e) => e.kind !== 'task_start').map((e) => `${e.kind} ${e.host ?? ''} ${e.task ?? ''}: ${e.message}`).join('\n');
+  const story = (): Promise<string> => clusterStory(api(), token, clusterId);
   const settled = (what: string, want: ms.ClusterState) => until(what, 600_000, async () => {
     const c = await cluster();
     if (c.state === ms.ClusterState.FAILED) throw new Error(`cluster FAILED: ${c.stateReason}\n${await story()}`);
@@ -81,21 +75,8 @@ describe('an EC2 cluster through a SIGKILL of the service at each step', () => {
   beforeAll(async () => {
     database = await createTestDatabase({ migrate: false });
     const dataDir = mkdtempSync(path.join(tmpdir(), 'ms-ec2-crash-'));
-    double = await startAwsDouble({
-      addresses: [41, 42, 43, 44].map((x) => `${NET}.${x}`),
-      tagKeys: { node: 'metascheduler:node', cluster: 'metascheduler:cluster' },
-      onBoot: async (instance, publicKey) => {
-        if (!publicKey) return;
-        const keyFile = path.join(dataDir, `${instance.instanceId}.pub`);
-        writeFileSync(keyFile, `${publicKey.trim()}\n`, { mode: 0o600 });
-        execFileSync(HELPER, ['up', hostName(instance.privateIp), instance.privateIp, keyFile], { env: HELPER_ENV });
-        booted.add(hostName(instance.privateIp));
-      },
-      onTerminate: async (instance) => {
-        if (!booted.delete(hostName(instance.privateIp))) return;
-        execFileSync(HELPER, ['down', hostName(instance.privateIp)], { env: HELPER_ENV });
-      },
-    });
+    hosts = await startInstanceHosts({ bridge: 'msbr6', net: '10.213.6', lastOctets: [41, 42, 43, 44], namePrefix: 'msk', keyDir: dataDir });
+    double = hosts.double;
     token = await authz('gw-crash', 'operator');
     // The same DATA_DIR (and so the same secrets key) across restarts, as a restarted host would have.
     env = {
@@ -107,19 +88,12 @@ describe('an EC2 cluster through a SIGKILL of the service at each step', () => {
 
   afterAll(async () => {
     try {
-      if (clients && clusterId) {
-        const c = await cluster().catch(() => undefined);
-        if (c && c.state !== ms.ClusterState.TERMINATED) {
-          await api().cluster.deleteCluster(token, clusterId).catch(() => undefined);
-          await until('teardown', 300_000, async () => ((await cluster()).state === ms.ClusterState.TERMINATED ? true : undefined)).catch(() => undefined);
-        }
-      }
+      await deleteLeftCluster(clients, token, clusterId);
     } finally {
       clients?.close();
       service?.child.kill('SIGTERM');
       if (service) await service.exited;
-      for (const host of booted) spawnSync(HELPER, ['down', host], { env: HELPER_ENV });
-      await double?.close();
+      await hosts?.close();
       await database?.drop();
     }
   });
@@ -161,6 +135,6 @@ describe('an EC2 cluster through a SIGKILL of the service at each step', () => {
     await until('the double to finish terminating', 60_000, async () => (liveInstances().length === 0 ? true : undefined));
     expect(double.keyPairs()).toEqual([]);
     expect([...launchesPerNode().values()]).toEqual([1, 1]);
-    expect(booted.size).toBe(0);
+    expect(hosts.booted.size).toBe(0);
   });
 });

@@ -14,6 +14,7 @@ import { connectClients, type ServiceClients } from '../../src/client/connect';
 import { base, ms } from '../../src/rpc/wire';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { buildMpiProgram } from '../support/mpiProgram';
+import { deleteLeftCluster } from '../support/instanceHosts';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
 import { until } from '../support/until';
@@ -85,16 +86,7 @@ describe('a STATIC cluster whose controller and worker are other hosts, reached 
 
   afterAll(async () => {
     try {
-      if (clients && clusterId) {
-        const c = await cluster().catch(() => undefined);
-        if (c && c.state !== ms.ClusterState.TERMINATED) {
-          await api().cluster.deleteCluster(token, clusterId).catch(() => undefined);
-          await until('teardown', 300_000, async () => {
-            const now = await cluster();
-            return [ms.ClusterState.TERMINATED, ms.ClusterState.FAILED].includes(now.state) ? true : undefined;
-          }).catch(() => undefined);
-        }
-      }
+      await deleteLeftCluster(clients, token, clusterId);
     } finally {
       clients?.close();
       service?.child.kill('SIGTERM');

@@ -1,14 +1,21 @@
 // The cluster stack template and the pure parts of the stack driver: where the template is found,
 // how a node id becomes a logical id, and how a failed resource's reason becomes a category.
 import { readFileSync } from 'node:fs';
-import type { StackEvent } from '@aws-sdk/client-cloudformation';
-import { classifyReason, describeEvent, failedResource, logicalIdOf, stackNameOf, templatePath } from '../../src/providers/ec2/stack';
+import type { ResourceStatus, StackEvent } from '@aws-sdk/client-cloudformation';
+import { classifyReason, describeEvent, failedResource, logicalIdOf, stackNameOf, templateFor, templatePath } from '../../src/providers/ec2/stack';
+
+interface InstanceShape {
+  Type: string;
+  Properties: { Tags: { Key: string; Value: unknown }[]; NetworkInterfaces: Record<string, unknown>[] };
+}
 
 interface TemplateShape {
   Transform: string;
   Parameters: Record<string, { Type: string }>;
-  Resources: Record<string, [string, unknown, Record<string, { Type: string; Properties: { Tags: { Key: string; Value: unknown }[] } }>]>;
+  Resources: Record<string, [string, unknown, Record<string, InstanceShape>]>;
 }
+
+const instanceOf = (template: TemplateShape): InstanceShape => template.Resources['Fn::ForEach::Nodes'][2]['Node&{NodeId}'];
 
 const loadTemplate = (): TemplateShape => JSON.parse(readFileSync(templatePath(), 'utf8')) as TemplateShape;
 
@@ -29,6 +36,26 @@ describe('the cluster stack template', () => {
     expect(tags['metascheduler:node']).toEqual({ Ref: 'NodeId' });
     expect(tags['metascheduler:cluster']).toEqual({ Ref: 'ClusterId' });
     expect(tags['metascheduler:gateway']).toEqual({ Ref: 'GatewayId' });
+    expect(instance.Properties.NetworkInterfaces[0]).toMatchObject({
+      AssociatePublicIpAddress: { Ref: 'AssociatePublicIp' }, SubnetId: { Ref: 'SubnetId' }, GroupSet: { Ref: 'SecurityGroupIds' },
+    });
+  });
+
+  test('a subnet or security groups left to AWS drop their parameter and the properties that only refer to it', () => {
+    const full = templateFor({ subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] });
+    expect(full.parameterNames).toEqual(expect.arrayContaining(['SubnetId', 'SecurityGroupIds', 'NodeIds', 'AssociatePublicIp']));
+    expect(JSON.parse(full.body)).toEqual(loadTemplate());
+
+    const bare = templateFor({ subnetIds: [], securityGroupIds: [] });
+    expect(bare.parameterNames).not.toContain('SubnetId');
+    expect(bare.parameterNames).not.toContain('SecurityGroupIds');
+    expect(bare.parameterNames).toHaveLength(full.parameterNames.length - 2);
+    const networkInterface = instanceOf(JSON.parse(bare.body) as TemplateShape).Properties.NetworkInterfaces[0];
+    expect(networkInterface).toEqual({ DeviceIndex: '0', AssociatePublicIpAddress: { Ref: 'AssociatePublicIp' }, DeleteOnTermination: true });
+
+    const groupsOnly = JSON.parse(templateFor({ subnetIds: [], securityGroupIds: ['sg-0a1b2c3d'] }).body) as TemplateShape;
+    expect(instanceOf(groupsOnly).Properties.NetworkInterfaces[0]).toHaveProperty('GroupSet');
+    expect(instanceOf(groupsOnly).Properties.NetworkInterfaces[0]).not.toHaveProperty('SubnetId');
   });
 
   test('every parameter the template references is declared', () => {
@@ -68,7 +95,7 @@ describe('failure reasons', () => {
   });
 
   test('the resource that failed for its own reason, not one cancelled because of it', () => {
-    const event = (logical: string, status: string, reason?: string, type = 'AWS::EC2::Instance'): StackEvent =>
+    const event = (logical: string, status: ResourceStatus, reason?: string, type = 'AWS::EC2::Instance'): StackEvent =>
       ({ StackId: 's', StackName: 'n', EventId: `${logical}-${status}`, LogicalResourceId: logical, ResourceType: type, ResourceStatus: status,
         ResourceStatusReason: reason, Timestamp: new Date(0) });
     const events = [

@@ -213,9 +213,10 @@ export class CloudFormationStacks implements StackDriver {
     for (const [i, id] of ids.entries()) {
       const view = views.get(id);
       if (options.publicIp && view?.state === 'running' && view.publicIp === undefined) {
+        // Waiting would not help: EC2 gives the address at launch or never.
         throw new ProviderError('bad_request',
-          `instance ${id} of node ${serving[i].nodeId} runs without a public address: its subnet assigns none `
-          + '(use a subnet that maps public addresses on launch, or publicIp=false)', 'NoPublicAddress');
+          `instance ${id} of node ${serving[i].nodeId} runs without the public address the stack asked for `
+          + '(a subnet or VPC without an internet gateway? publicIp=false uses the private address)', 'NoPublicAddress');
       }
     }
     const notReady = ids.filter((id) => {
