@@ -1,25 +1,17 @@
 // The EC2 provider (instance mode) against the local AWS double, through the real SDK clients
 // configured the way the service configures them: from AWS_ENDPOINT_URL and the environment.
-import { randomUUID, generateKeyPairSync } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import type { Cluster, ClusterNode, ClusterSpec } from '../../src/domain/types';
-import { createAwsClients, destroyAwsClients, type AwsClients } from '../../src/providers/ec2/clients';
 import { Ec2Provider } from '../../src/providers/ec2/ec2Provider';
 import { clientTokenFor, keyPairName, TAG_CLUSTER, TAG_GATEWAY, TAG_NODE } from '../../src/providers/ec2/tags';
-import { ProviderError, type OwnedResource, type ProvisionContext } from '../../src/providers/provider';
+import { ProviderError, type OwnedResource } from '../../src/providers/provider';
 import type { StackDriver } from '../../src/providers/ec2/stackDriver';
-import { startAwsDouble, type AwsDouble, type AwsDoubleOptions } from '../support/aws/double';
+import type { AwsDouble, AwsDoubleOptions } from '../support/aws/double';
+import { startSdkHarness, stopSdkHarness, type SdkHarness } from '../support/aws/sdkHarness';
 import { until } from '../support/until';
 
 const IMAGE = 'ami-0123456789abcdef0';
-
-/** An OpenSSH ed25519 public key line, as the workflow hands the provider. */
-function sshPublicKey(): string {
-  const { publicKey } = generateKeyPairSync('ed25519');
-  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url');
-  const field = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
-  return `ssh-ed25519 ${Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]).toString('base64')} test@ec2Provider`;
-}
 
 function specOf(providerOptions: Record<string, string>, workerCount: number): ClusterSpec {
   return { name: 'lab', kind: 'SLURM', provider: 'EC2', workerCount, providerOptions: { imageId: IMAGE, instanceTypes: 't3.micro', ...providerOptions } };
@@ -33,38 +25,22 @@ function clusterOf(spec: ClusterSpec, provider: Ec2Provider): Cluster {
   };
 }
 
-interface Harness {
-  double: AwsDouble;
-  clients: AwsClients;
+interface Harness extends SdkHarness {
   provider: Ec2Provider;
-  notes: string[];
-  context: ProvisionContext;
 }
 
-const savedEnv = { ...process.env };
 let harness: Harness | undefined;
 
 async function start(options: AwsDoubleOptions = {}, waitTimeoutMs = 20_000): Promise<Harness> {
-  const double = await startAwsDouble(options);
   // What the service does in production: the SDK finds the endpoint and credentials in the environment.
-  Object.assign(process.env, double.env);
-  delete process.env.AWS_PROFILE;
-  const clients = createAwsClients(double.env.AWS_REGION);
-  const provider = new Ec2Provider({ defaultRegion: double.env.AWS_REGION, pollIntervalMs: 50, waitTimeoutMs, clients: () => clients });
-  const notes: string[] = [];
-  const context: ProvisionContext = { sshPublicKey: sshPublicKey(), note: async (m) => { notes.push(m); } };
-  harness = { double, clients, provider, notes, context };
+  const base = await startSdkHarness(options, 'test@ec2Provider');
+  harness = { ...base, provider: new Ec2Provider({ defaultRegion: base.double.env.AWS_REGION, pollIntervalMs: 50, waitTimeoutMs, clients: () => base.clients }) };
   return harness;
 }
 
 afterEach(async () => {
-  if (harness) {
-    destroyAwsClients(harness.clients);
-    await harness.double.close();
-    harness = undefined;
-  }
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
+  await stopSdkHarness(harness);
+  harness = undefined;
 });
 
 const callsOf = (double: AwsDouble, action: string) => double.calls().filter((c) => c.action === action);

@@ -1,28 +1,21 @@
 // Template mode's stack driver against the local AWS double, through the real SDK clients configured
 // the way the service configures them (AWS_ENDPOINT_URL and the environment): one CloudFormation
 // stack from templates/ec2-cluster.json holds every instance of a cluster.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { CreateStackCommand, DescribeStackEventsCommand } from '@aws-sdk/client-cloudformation';
 import type { Cluster, ClusterNode, ClusterSpec } from '../../src/domain/types';
-import { createAwsClients, destroyAwsClients, type AwsClients } from '../../src/providers/ec2/clients';
 import { Ec2Provider } from '../../src/providers/ec2/ec2Provider';
 import { ec2OptionsOf, type Ec2Options } from '../../src/providers/ec2/options';
 import { CloudFormationStacks, describeEvent, logicalIdOf, stackNameOf } from '../../src/providers/ec2/stack';
 import { keyPairName, TAG_CLUSTER, TAG_GATEWAY, TAG_NODE } from '../../src/providers/ec2/tags';
-import { ProviderError, type ProvisionContext } from '../../src/providers/provider';
-import { startAwsDouble, type AwsDouble, type AwsDoubleOptions } from '../support/aws/double';
+import { ProviderError } from '../../src/providers/provider';
+import type { AwsDouble, AwsDoubleOptions } from '../support/aws/double';
+import { startSdkHarness, stopSdkHarness, type SdkHarness } from '../support/aws/sdkHarness';
 import { until } from '../support/until';
 
 const IMAGE = 'ami-0123456789abcdef0';
 const PRIVATE = ['10.2.0.11', '10.2.0.12', '10.2.0.13', '10.2.0.14', '10.2.0.15', '10.2.0.16', '10.2.0.17', '10.2.0.18'];
 const PUBLIC = ['198.51.100.11', '198.51.100.12', '198.51.100.13', '198.51.100.14', '198.51.100.15', '198.51.100.16', '198.51.100.17', '198.51.100.18'];
-
-function sshPublicKey(): string {
-  const { publicKey } = generateKeyPairSync('ed25519');
-  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url');
-  const field = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
-  return `ssh-ed25519 ${Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]).toString('base64')} test@ec2Stack`;
-}
 
 function clusterOf(nodeCount: number, providerOptions: Record<string, string> = {}): { cluster: Cluster; options: Ec2Options } {
   const spec: ClusterSpec = {
@@ -41,37 +34,21 @@ function clusterOf(nodeCount: number, providerOptions: Record<string, string> = 
   return { cluster, options: ec2OptionsOf(spec, 'us-east-1') };
 }
 
-interface Harness {
-  double: AwsDouble;
-  clients: AwsClients;
+interface Harness extends SdkHarness {
   stacks: CloudFormationStacks;
-  notes: string[];
-  context: ProvisionContext;
 }
 
-const savedEnv = { ...process.env };
 let harness: Harness | undefined;
 
 async function start(options: AwsDoubleOptions = {}): Promise<Harness> {
-  const double = await startAwsDouble({ addresses: PRIVATE, publicAddresses: PUBLIC, ...options });
-  Object.assign(process.env, double.env);
-  delete process.env.AWS_PROFILE;
-  const clients = createAwsClients(double.env.AWS_REGION);
-  const stacks = new CloudFormationStacks({ clients: () => clients, pollIntervalMs: 20, waitTimeoutMs: 20_000 });
-  const notes: string[] = [];
-  const context: ProvisionContext = { sshPublicKey: sshPublicKey(), note: async (m) => { notes.push(m); } };
-  harness = { double, clients, stacks, notes, context };
+  const base = await startSdkHarness({ addresses: PRIVATE, publicAddresses: PUBLIC, ...options }, 'test@ec2Stack');
+  harness = { ...base, stacks: new CloudFormationStacks({ clients: () => base.clients, pollIntervalMs: 20, waitTimeoutMs: 20_000 }) };
   return harness;
 }
 
 afterEach(async () => {
-  if (harness) {
-    destroyAwsClients(harness.clients);
-    await harness.double.close();
-    harness = undefined;
-  }
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
+  await stopSdkHarness(harness);
+  harness = undefined;
 });
 
 const callsOf = (double: AwsDouble, action: string) => double.calls().filter((c) => c.action === action);
