@@ -11,6 +11,7 @@ import { createLogger } from '../../src/log';
 import { generateSshKeyPair } from '../../src/secrets/sshKeys';
 import { PLAYBOOK_DIR } from '../../src/app';
 import { ROOT } from '../support/serviceProcess';
+import { slurmDaemonsHere } from '../support/slurmDaemons';
 
 jest.setTimeout(10 * 60_000);
 
@@ -32,7 +33,7 @@ describe('Ansible over SSH', () => {
   };
 
   beforeAll(() => {
-    const busy = ['slurmctld', 'slurmd'].filter((name) => spawnSync('pgrep', ['-x', name]).status === 0);
+    const busy = slurmDaemonsHere();
     if (busy.length > 0) throw new Error(`Slurm daemons already run here (${busy.join(', ')}); this test shares the machine's files`);
     const authorized = path.join(dir, 'authorized_keys');
     writeFileSync(authorized, `${keys.publicKey}\n`, { mode: 0o600 });

@@ -17,6 +17,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
 import { until } from '../support/until';
+import { slurmDaemonsHere } from '../support/slurmDaemons';
 
 jest.setTimeout(20 * 60_000);
 
@@ -32,7 +33,7 @@ const END = new Set([JobState.COMPLETE, JobState.FAILED, JobState.CANCELED]);
 
 
 function daemons(): string[] {
-  return ['slurmctld', 'slurmd'].filter((name) => spawnSync('pgrep', ['-x', name]).status === 0);
+  return slurmDaemonsHere();
 }
 
 /** sinfo's nodes and their states (without state flags). */

@@ -22,6 +22,7 @@ import { freePort, startServiceProcess, type ServiceProcess } from '../support/s
 import { buildMpiProgram } from '../support/mpiProgram';
 import { authz, TEST_SECRET } from '../support/tokens';
 import { sleep, until } from '../support/until';
+import { slurmDaemonsHere } from '../support/slurmDaemons';
 
 jest.setTimeout(15 * 60_000);
 
@@ -30,7 +31,7 @@ const END = new Set([JobState.COMPLETE, JobState.FAILED, JobState.CANCELED]);
 
 
 function daemons(): string[] {
-  return ['slurmctld', 'slurmd'].filter((name) => spawnSync('pgrep', ['-x', name]).status === 0);
+  return slurmDaemonsHere();
 }
 
 describe('a Slurm cluster on this machine, through the Thrift API', () => {

@@ -3,7 +3,7 @@
 // program, and a teardown that deletes the cluster (TERMINATED) and stops the service, also after a
 // failure half-way. This machine has one Slurm: open() first waits until no slurmctld/slurmd runs
 // (someone else's test may be using it) and never touches a Slurm it did not build.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { buildMpiProgram } from '../../support/mpiProgram';
@@ -15,6 +15,7 @@ import { base, ms } from '../../../src/rpc/wire';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { startServiceProcess, type ServiceProcess } from '../../support/serviceProcess';
 import { TEST_SECRET } from '../../support/tokens';
+import { slurmDaemonsHere } from '../../support/slurmDaemons';
 
 export const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const SLURM_FREE_TIMEOUT_MS = 15 * 60_000;
@@ -24,7 +25,7 @@ const CLUSTER_TIMEOUT_MS = 5 * 60_000;
 const sleep = (ms_: number) => new Promise((resolve) => setTimeout(resolve, ms_));
 
 export function slurmDaemons(): string[] {
-  return ['slurmctld', 'slurmd'].filter((name) => spawnSync('pgrep', ['-x', name]).status === 0);
+  return slurmDaemonsHere();
 }
 
 /** Waits (polling every 10 s, up to 15 min) until no Slurm daemon runs on this machine. */
