@@ -58,8 +58,16 @@ describe('an EC2 cluster through a SIGKILL of the service at each step', () => {
   /** Kills the service once the double has carried out the next matching call, then starts it again. */
   const killAfter = async (action: string, trigger: () => Promise<unknown>): Promise<void> => {
     const held = double.hold(action, { after: true });
+    let arrived = false;
+    void held.arrived.then(() => { arrived = true; });
     await trigger();
-    await held.arrived;
+    // A cluster that FAILED never makes the call: say why instead of waiting for it.
+    await until(`the service to call ${action}`, 300_000, async () => {
+      if (arrived) return true;
+      const c = clusterId ? await cluster() : undefined;
+      if (c?.state === ms.ClusterState.FAILED) throw new Error(`cluster FAILED before ${action}: ${c.stateReason}\n${await story()}`);
+      return undefined;
+    }, 200);
     await kill(`after ${action}`);
     held.release();
     await start();
