@@ -181,6 +181,31 @@ describe('an EC2 cluster on the AWS double, whose instances are test hosts', () 
     expect(hosts.booted.size).toBe(0);
   });
 
+  it('builds a cluster from one CloudFormation stack (template=true), runs a job there, and deletes the stack', async () => {
+    clusterId = await api().cluster.createCluster(token, new ms.ClusterSpec({
+      name: 'stacked', kind: ms.ClusterKind.SLURM, provider: ms.ProviderType.EC2, workerCount: 1,
+      providerOptions: new Map([
+        ['imageId', 'ami-0abcdef1234567890'], ['instanceTypes', 't3.small'], ['subnetIds', 'subnet-0a1b2c3d'],
+        ['sshUser', 'root'], ['publicIp', 'false'], ['template', 'true'],
+      ]),
+      clusterOptions: new Map([['slurm_min_job_age', '10']]),
+    }));
+    const ready = await settled('READY from a stack', ms.ClusterState.READY);
+    const [stack] = double.stacks().filter((s) => s.stackName === `metascheduler-${clusterId}`);
+    expect(stack?.status).toBe('CREATE_COMPLETE');
+    const [instance] = liveInstances();
+    expect(instance.stackName).toBe(stack.stackName);
+    expect(ready.nodes.map((n) => n.providerResourceId)).toEqual([instance.instanceId]);
+    expect(await story()).toMatch(/CREATE_COMPLETE/);
+    expect((await runJob('in-stack')).stdOut).toBe(`ran on ${hosts.hostName(instance.privateIp)}\n`);
+
+    await api().cluster.deleteCluster(token, clusterId);
+    await settled('TERMINATED', ms.ClusterState.TERMINATED);
+    expect(double.stacks().find((s) => s.stackId === stack.stackId)?.status).toBe('DELETE_COMPLETE');
+    expect(liveInstances()).toEqual([]);
+    expect(double.keyPairs().map((k) => k.keyName)).not.toContain(`metascheduler-${clusterId}`);
+  });
+
   it('the orphan sweeper terminates an instance tagged for a cluster this database does not know', async () => {
     const ec2 = new EC2Client({ region: double.env.AWS_REGION, endpoint: double.url, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'not-a-secret' } });
     const stray = await ec2.send(new RunInstancesCommand({
