@@ -20,16 +20,19 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.logLevel);
-  let app;
-  try {
-    app = await startApp(config, log);
-  } catch (error) {
-    log.fatal({ err: error }, 'start failed');
-    writeSync(2, `airavata-metascheduler: start failed: ${(error as Error).message}\n`);
-    process.exit(1);
-  }
+  // The handlers go in before the start: a SIGTERM that arrives as soon as "listening" is out (a
+  // supervisor, a test) must stop the service cleanly, not kill it mid-way.
+  let app: Awaited<ReturnType<typeof startApp>> | undefined;
+  let requested: string | undefined;
   let stopping = false;
   const stop = (signal: string): void => {
+    if (!app) {
+      // Acted on once the start has finished; a second signal quits at once (a start that hangs).
+      if (requested) process.exit(1);
+      requested = signal;
+      log.info({ signal }, 'stopping once the start has finished (send it again to quit now)');
+      return;
+    }
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: draining calls in flight');
@@ -43,6 +46,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    app = await startApp(config, log);
+  } catch (error) {
+    log.fatal({ err: error }, 'start failed');
+    writeSync(2, `airavata-metascheduler: start failed: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  if (requested) stop(requested);
 }
 
 void main();
