@@ -237,7 +237,7 @@ export class ClusterWorkflow {
     if (provider.buysNodes) await clusters.setNodeStates(db, cluster.clusterId, 'PENDING', this.now(), ids);
     const context = {
       sshPublicKey: provider.buysNodes ? await this.clusterPublicKey(cluster) : '',
-      note: (message: string) => this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `${cluster.provider}: ${message}` }),
+      note: this.providerNote(cluster),
       signal: this.deps.shutdown,
     };
     const acquired = await this.providerStep('provision', () => provider.acquire(cluster, nodes, context));
@@ -273,6 +273,11 @@ export class ClusterWorkflow {
     await this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `SSH answers on ${nodes.length} node(s)` });
   }
 
+  /** What a provider says while it works (a fallback, a stack event) goes into the cluster's events. */
+  private providerNote(cluster: Cluster): (message: string) => Promise<void> {
+    return (message) => this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `${cluster.provider}: ${message}` });
+  }
+
   private async clusterPublicKey(cluster: Cluster): Promise<string> {
     if (!this.deps.clusterKeys) throw new Error(`no cluster key pairs configured for ${cluster.provider} clusters`);
     return this.deps.clusterKeys.publicKey(cluster.clusterId);
@@ -284,7 +289,7 @@ export class ClusterWorkflow {
    */
   private async giveBack(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<void> {
     const provider = this.deps.providers.get(cluster.provider);
-    const note = (message: string) => this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `${cluster.provider}: ${message}` });
+    const note = this.providerNote(cluster);
     const proofs = await this.providerStep('release', () => provider.release(cluster, nodes, { note, signal: this.deps.shutdown }));
     for (const proof of proofs) await this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `released: ${proof.proof}` });
     if (provider.buysNodes) await this.deps.access.forgetHostKeys?.(cluster, nodes);
@@ -295,7 +300,7 @@ export class ClusterWorkflow {
     await this.giveBack(cluster, cluster.nodes);
     const provider = this.deps.providers.get(cluster.provider);
     if (!provider.releaseCluster) return;
-    const note = (message: string) => this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `${cluster.provider}: ${message}` });
+    const note = this.providerNote(cluster);
     const proofs = await this.providerStep('release', () => provider.releaseCluster?.(cluster, { note, signal: this.deps.shutdown }) ?? Promise.resolve([]));
     for (const proof of proofs) await this.event(cluster.clusterId, { kind: 'provider', time: this.now(), message: `released: ${proof}` });
   }
