@@ -3,9 +3,8 @@
 // use; its private half is kept sealed under the secrets key.
 import type { SecretBox } from '../secrets/secretBox';
 import { generateRsaSshKeyPair, generateSshKeyPair, type SshKeyPair } from '../secrets/sshKeys';
-import type { ClusterKeyStore } from '../store/clusterKeyStore';
 import type { Db, Queryable } from '../store/db';
-import type { GatewayKeyStore, StoredGatewayKey } from '../store/gatewayKeyStore';
+import type { ClusterKeyStore, GatewayKeyStore, StoredGatewayKey } from '../store/gatewayKeyStore';
 
 interface KeyPairStore {
   get(db: Queryable, ownerId: string): Promise<StoredGatewayKey | undefined>;

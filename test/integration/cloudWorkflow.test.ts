@@ -17,7 +17,7 @@ import { SecretBox } from '../../src/secrets/secretBox';
 import { ClusterService } from '../../src/services/clusterService';
 import { ClusterKeys } from '../../src/services/gatewayKeys';
 import { ApplicationStore } from '../../src/store/applicationStore';
-import { ClusterKeyStore } from '../../src/store/clusterKeyStore';
+import { ClusterKeyStore } from '../../src/store/gatewayKeyStore';
 import { ClusterStore } from '../../src/store/clusterStore';
 import { IdempotencyStore } from '../../src/store/idempotencyStore';
 import { JobStore } from '../../src/store/jobStore';

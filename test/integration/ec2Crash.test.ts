@@ -12,7 +12,7 @@ import { base, ms } from '../../src/rpc/wire';
 import type { AwsDouble } from '../support/aws/double';
 import { clusterStory } from '../support/clusterStory';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { deleteLeftCluster, startInstanceHosts, type InstanceHosts } from '../support/instanceHosts';
+import { endServiceRun, startInstanceHosts, type InstanceHosts } from '../support/instanceHosts';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
 import { until } from '../support/until';
@@ -96,11 +96,8 @@ describe('an EC2 cluster through a SIGKILL of the service at each step', () => {
 
   afterAll(async () => {
     try {
-      await deleteLeftCluster(clients, token, clusterId);
+      await endServiceRun(clients, token, clusterId, service);
     } finally {
-      clients?.close();
-      service?.child.kill('SIGTERM');
-      if (service) await service.exited;
       await hosts?.close();
       await database?.drop();
     }

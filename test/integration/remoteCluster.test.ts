@@ -14,7 +14,7 @@ import { connectClients, type ServiceClients } from '../../src/client/connect';
 import { base, ms } from '../../src/rpc/wire';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { buildMpiProgram } from '../support/mpiProgram';
-import { deleteLeftCluster } from '../support/instanceHosts';
+import { endServiceRun } from '../support/instanceHosts';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
 import { until } from '../support/until';
@@ -86,11 +86,8 @@ describe('a STATIC cluster whose controller and worker are other hosts, reached 
 
   afterAll(async () => {
     try {
-      await deleteLeftCluster(clients, token, clusterId);
+      await endServiceRun(clients, token, clusterId, service);
     } finally {
-      clients?.close();
-      service?.child.kill('SIGTERM');
-      if (service) await service.exited;
       for (const host of up) spawnSync(HELPER, ['down', host]);
       await database?.drop();
     }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { ServiceClients } from '../../src/client/connect';
 import { ms, type base } from '../../src/rpc/wire';
 import { startAwsDouble, type AwsDouble } from './aws/double';
+import type { ServiceProcess } from './serviceProcess';
 import { until } from './until';
 
 const HELPER = path.resolve(__dirname, '../../scripts/test-ssh-host');
@@ -66,4 +67,18 @@ export async function deleteLeftCluster(clients: ServiceClients | undefined, tok
     const now = await clients.cluster.getCluster(token, clusterId);
     return [ms.ClusterState.TERMINATED, ms.ClusterState.FAILED].includes(now.state) ? true : undefined;
   }).catch(() => undefined);
+}
+
+/**
+ * The end of a test file that ran the service as a process: what its cluster bought is given back
+ * (deleteLeftCluster), then the client and the service stop, whatever the delete did.
+ */
+export async function endServiceRun(clients: ServiceClients | undefined, token: base.AuthzToken, clusterId: string, service: ServiceProcess | undefined): Promise<void> {
+  try {
+    await deleteLeftCluster(clients, token, clusterId);
+  } finally {
+    clients?.close();
+    service?.child.kill('SIGTERM');
+    if (service) await service.exited;
+  }
 }
