@@ -82,7 +82,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const jobs = new JobStore({ outbox: config.amqpUrl !== undefined });
     const queue = new QueueStore();
     const commands = new LocalCommandRunner();
-    const providers = defaultProviders({ awsRegion: config.awsRegion, ec2PollIntervalMs: config.ec2PollIntervalMs });
+    const providers = defaultProviders({
+      awsRegion: config.awsRegion, ec2PollIntervalMs: config.ec2PollIntervalMs, openstackCloud: config.openstackCloud,
+      openstackPollIntervalMs: config.openstackPollIntervalMs, openstackAddressMetadataKey: config.openstackAddressMetadataKey,
+    });
     const kinds = defaultKinds({ log: log.child({ component: 'slurm' }) });
     // One SSH connection per host, with the gateway's key; host keys pinned at first contact.
     const pins = new HostKeyPins({ db, store: new HostKeyStore() });
@@ -113,7 +116,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     });
     const sweeper = new OrphanSweeper({
       db, clusters, queue, providers, log: log.child({ component: 'sweeper' }),
-      intervalMs: config.sweepIntervalMs, dryRun: config.sweepDryRun, defaultScopes: { EC2: config.sweepRegions },
+      intervalMs: config.sweepIntervalMs, dryRun: config.sweepDryRun, defaultScopes: { EC2: config.sweepRegions, OPENSTACK: config.sweepClouds },
     });
     const jobWork = new JobWorkflows({
       db, jobs, clusters, queue, access, log, applications,

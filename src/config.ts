@@ -66,6 +66,14 @@ export interface Config {
   ec2PollIntervalMs: number;
   /** Longest a bought node may take to answer SSH (NODE_REACH_TIMEOUT_MS). */
   nodeReachTimeoutMs: number;
+  /** The clouds.yaml cloud for OpenStack clusters whose providerOptions name none (OPENSTACK_CLOUD, else OS_CLOUD). */
+  openstackCloud: string | undefined;
+  /** OpenStack clouds swept besides those clusters name: OPENSTACK_CLOUD and SWEEP_CLOUDS (comma list). */
+  sweepClouds: readonly string[];
+  /** How often Nova and Heat are asked whether servers and stacks are there yet (OPENSTACK_POLL_INTERVAL_MS). */
+  openstackPollIntervalMs: number;
+  /** Tests only: a server metadata entry whose value is the node's address (OPENSTACK_ADDRESS_METADATA_KEY). */
+  openstackAddressMetadataKey: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -158,6 +166,17 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const sweepRegions = [...new Set([...(awsRegion ? [awsRegion] : []), ...regionList])];
 
+  const openstackCloud = text('OPENSTACK_CLOUD') ?? text('OS_CLOUD');
+  const cloudList = (text('SWEEP_CLOUDS') ?? '').split(',').map((c) => c.trim()).filter((c) => c !== '');
+  for (const cloud of [...cloudList, ...(openstackCloud ? [openstackCloud] : [])]) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(cloud)) problems.push(`SWEEP_CLOUDS / OPENSTACK_CLOUD: "${cloud}" is not a clouds.yaml cloud name`);
+  }
+  const sweepClouds = [...new Set([...(openstackCloud ? [openstackCloud] : []), ...cloudList])];
+  const addressKey = text('OPENSTACK_ADDRESS_METADATA_KEY');
+  if (addressKey !== undefined && !/^[A-Za-z0-9_:.-]{1,255}$/.test(addressKey)) {
+    problems.push('OPENSTACK_ADDRESS_METADATA_KEY: a metadata key (letters, digits, "_", ":", ".", "-")');
+  }
+
   const config: Config = {
     databaseUrl,
     dataDir: path.resolve(text('DATA_DIR') ?? './.data'),
@@ -188,6 +207,10 @@ export function loadConfig(env: Env = process.env): Config {
     awsRegion,
     ec2PollIntervalMs: integer('EC2_POLL_INTERVAL_MS', 5000, 10, 600_000),
     nodeReachTimeoutMs: integer('NODE_REACH_TIMEOUT_MS', 600_000, 1000, 24 * 3_600_000),
+    openstackCloud,
+    sweepClouds,
+    openstackPollIntervalMs: integer('OPENSTACK_POLL_INTERVAL_MS', 2000, 10, 600_000),
+    openstackAddressMetadataKey: addressKey,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

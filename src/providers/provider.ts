@@ -59,6 +59,8 @@ export interface QuotaCheck {
   available?: Record<string, number>;
   /** Non-empty: the cluster cannot be had; each error names the field that asks too much. */
   errors: FieldError[];
+  /** Non-empty: the request names what the provider does not have (a flavor, an image): bad input, not quota. */
+  invalid?: FieldError[];
 }
 
 export interface NodeDescription {

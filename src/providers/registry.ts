@@ -4,6 +4,7 @@ import { DriverRegistry } from '../drivers/registry';
 import type { Provider } from './provider';
 import { Ec2Provider } from './ec2/ec2Provider';
 import { CloudFormationStacks } from './ec2/stack';
+import { OpenStackProvider } from './openstack/openstackProvider';
 import { StaticProvider } from './static/staticProvider';
 
 export type ProviderRegistry = DriverRegistry<ProviderType, Provider>;
@@ -16,6 +17,11 @@ export interface ProviderSettings {
   /** AWS_REGION: EC2 clusters whose providerOptions name no region use it. */
   awsRegion?: string;
   ec2PollIntervalMs?: number;
+  /** OPENSTACK_CLOUD: OpenStack clusters whose providerOptions name no cloud use it. */
+  openstackCloud?: string;
+  openstackPollIntervalMs?: number;
+  /** Tests only: the server metadata entry that holds a node's address. */
+  openstackAddressMetadataKey?: string;
 }
 
 /** The providers this version carries. */
@@ -24,5 +30,8 @@ export function defaultProviders(settings: ProviderSettings = {}): ProviderRegis
     .register('STATIC', new StaticProvider())
     .register('EC2', new Ec2Provider({
       defaultRegion: settings.awsRegion, pollIntervalMs: settings.ec2PollIntervalMs, stack: new CloudFormationStacks({ pollIntervalMs: settings.ec2PollIntervalMs }),
+    }))
+    .register('OPENSTACK', new OpenStackProvider({
+      defaultCloud: settings.openstackCloud, pollIntervalMs: settings.openstackPollIntervalMs, addressMetadataKey: settings.openstackAddressMetadataKey,
     }));
 }

@@ -55,6 +55,7 @@ export class ClusterService {
     const spec = provider.settle?.(requested) ?? requested;
     await this.refuseThisMachine(caller, spec);
     const quota = await provider.checkQuota(spec);
+    if (quota.invalid !== undefined && quota.invalid.length > 0) throw new InvalidRequestError(quota.invalid);
     if (quota.errors.length > 0) throw new QuotaExceededError(quota.errors);
     const nodes = provider.plan(spec).map((node) => ({ ...node, nodeId: randomUUID() }));
     // The fingerprint is of the request as sent: a retry matches whatever defaults say today.
@@ -191,6 +192,7 @@ export class ClusterService {
     const serving = cluster.nodes.filter((n) => n.roles.includes('worker') && n.state !== 'RELEASED').length;
     if (workerCount > serving) {
       const quota = await provider.checkQuota(cluster.spec, workerCount - serving);
+      if (quota.invalid !== undefined && quota.invalid.length > 0) throw new InvalidRequestError(quota.invalid);
       if (quota.errors.length > 0) throw new QuotaExceededError(quota.errors.map((e) => ({ ...e, field: e.field === 'spec.workerCount' ? 'workerCount' : e.field })));
     }
     const added = Array.from({ length: extra }, () => ({ ...(provider.planWorker?.(cluster.spec) ?? { address: '', roles: ['worker'], state: 'REQUESTED' as const }), nodeId: randomUUID() }));

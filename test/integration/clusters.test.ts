@@ -146,7 +146,6 @@ describe('ClusterService', () => {
   it('refuses a provider or kind this service has no driver for at once, naming the field, recording nothing', async () => {
     const token = await authz('gw-drivers');
     const cases: [Partial<ms.IClusterSpecArgs>, string][] = [
-      [{ provider: ms.ProviderType.OPENSTACK, hosts: undefined }, 'spec.provider'],
       [{ provider: ms.ProviderType.HPC_PILOT, hosts: undefined }, 'spec.provider'],
       [{ kind: ms.ClusterKind.MESOS_MARATHON, hosts: [new ms.HostSpec({ address: '203.0.113.7' })] }, 'spec.kind'],
     ];

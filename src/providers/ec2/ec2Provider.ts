@@ -3,12 +3,13 @@
 // Everything bought carries the cluster and node ids as tags, so a rerun, release and the orphan
 // sweeper find it whether or not the database recorded it.
 import type { FieldError } from '../../domain/errors';
-import type { Cluster, ClusterNode, ClusterSpec, NodeState } from '../../domain/types';
+import type { Cluster, ClusterNode, ClusterSpec } from '../../domain/types';
 import {
   ProviderError, type AcquiredNode, type NodeDescription, type OwnedResource, type PlannedNode, type Provider, type ProvisionContext,
   type QuotaCheck, type ReleaseProof,
 } from '../provider';
-import { mapSettledBounded, valuesOrThrow } from './boundedMap';
+import { mapSettledBounded, valuesOrThrow } from '../boundedMap';
+import { holdsResource, servingAfter } from '../serving';
 import { awsClientsFor, type AwsClients } from './clients';
 import {
   addressOf, bestLive, byNode, clusterInstances, describeInstances, instancesById, isLive, requestTermination, terminateAndWait,
@@ -36,13 +37,6 @@ export interface Ec2ProviderOptions {
 
 /** RunInstances calls in flight at once for one cluster. */
 const LAUNCH_CONCURRENCY = 16;
-
-// Nodes that hold (or are about to hold) an instance; what a stack must keep.
-const SERVING_STATES: ReadonlySet<NodeState> = new Set<NodeState>(['PENDING', 'RUNNING', 'REACHABLE', 'CONFIGURED']);
-
-function holdsInstance(node: ClusterNode): boolean {
-  return SERVING_STATES.has(node.state) || (node.state === 'REQUESTED' && node.providerResourceId !== undefined);
-}
 
 export class Ec2Provider implements Provider {
   readonly type = 'EC2' as const;
@@ -165,7 +159,7 @@ export class Ec2Provider implements Provider {
     const options = this.optionsOf(cluster);
     if (options.template) {
       const leaving = new Set(nodes.map((n) => n.nodeId));
-      const remaining = cluster.nodes.filter((n) => !leaving.has(n.nodeId) && holdsInstance(n));
+      const remaining = cluster.nodes.filter((n) => !leaving.has(n.nodeId) && holdsResource(n));
       return this.requireStack().release(cluster, options, remaining, nodes, given);
     }
     const { ec2 } = this.clients(options.region);
@@ -282,14 +276,6 @@ export class Ec2Provider implements Provider {
     }
     return perNode;
   }
-}
-
-/** The nodes that must exist after acquiring `nodes`: those already holding an instance, and these. */
-function servingAfter(cluster: Cluster, nodes: readonly ClusterNode[]): ClusterNode[] {
-  const asked = new Map(nodes.map((n) => [n.nodeId, n]));
-  const serving = cluster.nodes.filter((n) => asked.has(n.nodeId) || holdsInstance(n)).map((n) => asked.get(n.nodeId) ?? n);
-  const known = new Set(cluster.nodes.map((n) => n.nodeId));
-  return [...serving, ...nodes.filter((n) => !known.has(n.nodeId))];
 }
 
 function describedState(state: string): NodeDescription['state'] {

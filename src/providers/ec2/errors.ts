@@ -2,7 +2,7 @@
 // other capacity, or fail the cluster with the message), so it is read from the AWS error code: EC2
 // models no error shapes, every error reaches the SDK as a generic exception named by its <Code>.
 import { ProviderError, type ProviderErrorCategory } from '../provider';
-import { Interrupted, pause } from './pause';
+import { Interrupted, pause } from '../pause';
 
 const THROTTLED = new Set([
   'RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'ThrottledException', 'TooManyRequestsException',

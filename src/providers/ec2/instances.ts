@@ -6,8 +6,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { ProviderError, type ProviderErrorCategory } from '../provider';
 import { asProviderError, withBackoff } from './errors';
-import { chunks } from './boundedMap';
-import { pause } from './pause';
+import { chunks } from '../boundedMap';
+import { pause } from '../pause';
 import { TAG_CLUSTER, TAG_NODE, tagValue } from './tags';
 
 /** What a call may say along the way and when it must stop waiting. */

@@ -6,12 +6,9 @@ import {
 import type { Cluster } from '../../domain/types';
 import { asProviderError, withBackoff } from './errors';
 import type { CallContext } from './instances';
+import { keyMaterial } from '../naming';
 import { keyPairName, resourceTags, TAG_CLUSTER } from './tags';
 
-/** 'ssh-ed25519 AAAA... comment' -> 'ssh-ed25519 AAAA...': the key itself, without its comment. */
-export function keyMaterial(publicKey: string): string {
-  return publicKey.trim().split(/\s+/).slice(0, 2).join(' ');
-}
 
 /**
  * Imports the key pair unless it is there with the same key. A pair of the same name with another

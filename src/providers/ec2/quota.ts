@@ -5,7 +5,7 @@ import { DescribeInstanceTypesCommand, type _InstanceType, type EC2Client } from
 import { GetServiceQuotaCommand, type ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import type { FieldError } from '../../domain/errors';
 import type { QuotaCheck } from '../provider';
-import { chunks } from './boundedMap';
+import { chunks } from '../boundedMap';
 import { asProviderError, withBackoff } from './errors';
 import { describeInstances } from './instances';
 

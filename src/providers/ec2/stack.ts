@@ -17,7 +17,8 @@ import { asProviderError, categoryOf, withBackoff } from './errors';
 import { addressOf, instancesById, terminateAndWait, terminationProof, waitUntilRunning, type CallContext, type WaitTiming } from './instances';
 import { deleteKeyPair, ensureKeyPair } from './keyPairs';
 import type { Ec2Options } from './options';
-import { pause } from './pause';
+import { pause } from '../pause';
+import { templateFile } from '../templates';
 import type { StackDriver } from './stackDriver';
 import { keyPairName, resourceTags, TAG_CLUSTER, TAG_GATEWAY, tagValue } from './tags';
 
@@ -47,15 +48,9 @@ export function logicalIdOf(nodeId: string): string {
   return `Node${nodeId.replace(/[^A-Za-z0-9]/g, '')}`;
 }
 
-/** The template beside the sources (src/providers/ec2) or beside the build (dist/src/providers/ec2). */
+/** The template (templates/ec2-cluster.json). */
 export function templatePath(): string {
-  const candidates = [
-    path.resolve(__dirname, '../../../templates', TEMPLATE_FILE),
-    path.resolve(__dirname, '../../../../templates', TEMPLATE_FILE),
-  ];
-  const found = candidates.find((candidate) => existsSync(candidate));
-  if (found === undefined) throw new ProviderError('bad_request', `the cluster stack template is missing (looked for ${candidates.join(' and ')})`);
-  return found;
+  return templateFile(TEMPLATE_FILE);
 }
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };

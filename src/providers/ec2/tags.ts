@@ -3,6 +3,9 @@
 // time, so a step run twice asks for the same thing twice.
 import { createHash } from 'node:crypto';
 import type { Cluster, ClusterNode } from '../../domain/types';
+import { shortId } from '../naming';
+
+export { keyPairName, shortId } from '../naming';
 
 export const TAG_CLUSTER = 'metascheduler:cluster';
 export const TAG_NODE = 'metascheduler:node';
@@ -28,15 +31,6 @@ export function resourceTags(cluster: Cluster, node?: ClusterNode): Tag[] {
   return tags;
 }
 
-/** The first block of a UUID: enough to tell a cluster's nodes apart in the console. */
-export function shortId(id: string): string {
-  return id.split('-')[0].slice(0, 12);
-}
-
-/** The cluster's own key pair: one per cluster, so releasing it locks out no other cluster. */
-export function keyPairName(clusterId: string): string {
-  return `metascheduler-${clusterId}`;
-}
 
 /**
  * RunInstances' idempotency token for one request of one node: the same cluster, node and attempt

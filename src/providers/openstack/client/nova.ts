@@ -321,6 +321,12 @@ export class NovaClient {
     return keyPairFields(objectAt<NovaKeyPair>('compute', response, 'keypair'));
   }
 
+  /** The user's key pairs (Nova keeps them per user, not per project). */
+  async listKeyPairs(): Promise<NovaKeyPair[]> {
+    const response = await this.call({ method: 'GET', path: '/os-keypairs' });
+    return listAt<{ keypair: NovaKeyPair }>('compute', response, 'keypairs').map((entry) => keyPairFields(entry.keypair));
+  }
+
   async getKeyPair(name: string): Promise<NovaKeyPair | undefined> {
     const response = await this.call({ method: 'GET', path: `/os-keypairs/${segment(name)}`, accept: [404] });
     return response.status === 404 ? undefined : keyPairFields(objectAt<NovaKeyPair>('compute', response, 'keypair'));
