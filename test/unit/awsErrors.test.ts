@@ -1,7 +1,7 @@
 import { EC2ServiceException } from '@aws-sdk/client-ec2';
 import { ProviderError } from '../../src/providers/provider';
 import { asProviderError, withBackoff } from '../../src/providers/ec2/errors';
-import { Interrupted } from '../../src/providers/ec2/pause';
+import { Interrupted } from '../../src/providers/pause';
 
 /** An EC2 error as the SDK raises it: the generic service exception named by the <Code>. */
 function ec2Error(code: string, message: string, status: number): EC2ServiceException {
