@@ -1,7 +1,6 @@
 // Job-status events to Airavata, end to end on a real RabbitMQ and a real Postgres: changes written
 // by JobStore reach status_exchange in order, survive a broker outage, and reach a Kafka REST
 // proxy (a local HTTP server here) only-then-deleted.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,10 +9,11 @@ import { decodeJobStatusMessage, STATUS_EXCHANGE } from '../../src/events/jobSta
 import { JobEventPublisher, type JobEventPublisherOptions } from '../../src/events/publisher';
 import { jobRoutingKey, routingKeySegment, SEGMENT_BUDGET_BYTES } from '../../src/events/routingKey';
 import type { JobSpec, JobState } from '../../src/domain/types';
-import { createLogger } from '../../src/log';
+import { createLogger, maskUrl } from '../../src/log';
 import { base } from '../../src/rpc/wire';
 import { JobStore } from '../../src/store/jobStore';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy';
 
 jest.setTimeout(180_000);
 
@@ -81,13 +81,27 @@ async function deleteQueue(name: string): Promise<void> {
   }
 }
 
-function rabbitmqctl(...args: string[]): void {
-  execFileSync('rabbitmqctl', args, { stdio: 'pipe', timeout: 120_000 });
+/** Fails the file with what is missing, rather than every test with a connection error. */
+async function requireBroker(): Promise<void> {
+  const connection = await amqp.connect(AMQP_URL).catch((error: unknown) => {
+    throw new Error(`RabbitMQ is not reachable at ${maskUrl(AMQP_URL)} (${(error as Error).message}): `
+      + 'start it (rabbitmq-server -detached) or point TEST_AMQP_URL at one');
+  });
+  await connection.close();
 }
 
-function startBroker(): void {
-  rabbitmqctl('start_app');
-  rabbitmqctl('await_startup');
+/**
+ * A proxy in front of the broker, so an outage can be the publisher's alone: stopping RabbitMQ
+ * itself would break the other test files that share it meanwhile.
+ */
+async function brokerProxy(): Promise<{ proxy: TcpProxy; url: string }> {
+  const broker = new URL(AMQP_URL);
+  const proxy = await startTcpProxy({ host: broker.hostname, port: Number(broker.port || 5672) });
+  // The same user, password and vhost; only the address is the proxy's.
+  const url = new URL(AMQP_URL);
+  url.hostname = '127.0.0.1';
+  url.port = String(proxy.port);
+  return { proxy, url: url.toString() };
 }
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -164,8 +178,7 @@ describe('JobEventPublisher', () => {
   const states = (seen: readonly Seen[]): string[] => seen.map((s) => base.JobState[s.event.state]);
 
   beforeAll(async () => {
-    // A broker left stopped by an interrupted run would fail every test here.
-    startBroker();
+    await requireBroker();
     database = await createTestDatabase({ queue: true });
   });
 
@@ -174,7 +187,6 @@ describe('JobEventPublisher', () => {
   });
 
   afterAll(async () => {
-    startBroker();
     await database?.drop();
   });
 
@@ -225,15 +237,14 @@ describe('JobEventPublisher', () => {
     const queue = `ms-events-test-${run}`;
     await declareDurableQueue(queue);
     const { log, lines } = capturingLog();
-    publisher({ log });
-    let stopped = false;
+    const { proxy, url } = await brokerProxy();
+    publisher({ log, amqpUrl: url });
     try {
       const a = await submit('gw-a');
       await move('gw-a', a, 'QUEUED');
       await waitFor('the first events to leave', async () => (await outboxCount()) === 0);
 
-      rabbitmqctl('stop_app');
-      stopped = true;
+      await proxy.cut();
       await move('gw-a', a, 'ACTIVE');
       const b = await submit('gw-a');
       await move('gw-a', b, 'QUEUED');
@@ -246,8 +257,7 @@ describe('JobEventPublisher', () => {
       expect(head.last_error).toMatch(/rabbitmq/);
       expect(lines.some((line) => line.includes('job events not delivered'))).toBe(true);
 
-      startBroker();
-      stopped = false;
+      await proxy.restore();
       await waitFor('the outbox to drain after the outage', async () => (await outboxCount()) === 0, 60_000);
       // An outage is nobody's fault: nothing was parked.
       expect(lines.filter((line) => line.includes('job event parked'))).toEqual([]);
@@ -266,7 +276,7 @@ describe('JobEventPublisher', () => {
         await consumer.close();
       }
     } finally {
-      if (stopped) startBroker();
+      await proxy.close();
       await deleteQueue(queue).catch(() => undefined);
     }
   });
