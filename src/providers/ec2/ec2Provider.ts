@@ -9,7 +9,7 @@ import {
   type QuotaCheck, type ReleaseProof,
 } from '../provider';
 import { mapSettledBounded, valuesOrThrow } from '../boundedMap';
-import { holdsResource, servingAfter } from '../serving';
+import { atLeastOneNode, boughtNode, boughtPool, holdsResource, servingAfter, withDefaultOption } from '../serving';
 import { awsClientsFor, type AwsClients } from './clients';
 import {
   addressOf, bestLive, byNode, clusterInstances, describeInstances, instancesById, isLive, requestTermination, terminateAndWait,
@@ -55,9 +55,7 @@ export class Ec2Provider implements Provider {
 
   validate(spec: ClusterSpec): FieldError[] {
     const { errors } = parseEc2Options(spec, this.defaultRegion);
-    if (spec.workerCount !== undefined && spec.workerCount < 1) {
-      errors.push({ field: 'spec.workerCount', message: `an EC2 cluster needs at least 1 node (got ${spec.workerCount})` });
-    }
+    errors.push(...atLeastOneNode(spec, 'EC2'));
     if (spec.providerOptions?.template === 'true' && this.stack === undefined) {
       errors.push({
         field: 'spec.providerOptions.template',
@@ -69,23 +67,20 @@ export class Ec2Provider implements Provider {
 
   /** The region is written into the spec: a later change of AWS_REGION must not lose the cluster's instances. */
   settle(spec: ClusterSpec): ClusterSpec {
-    if (spec.providerOptions?.region !== undefined || this.defaultRegion === undefined) return spec;
-    return { ...spec, providerOptions: { ...spec.providerOptions, region: this.defaultRegion } };
+    return withDefaultOption(spec, 'region', this.defaultRegion);
   }
 
   /** workerCount nodes (1 by default), the first also the controller; addresses come with the instances. */
   plan(spec: ClusterSpec): PlannedNode[] {
-    const count = Math.max(1, spec.workerCount ?? 1);
-    return Array.from({ length: count }, (_, i) => this.plannedNode(spec, i === 0 ? ['controller', 'worker'] : ['worker']));
+    return boughtPool(spec, this.sshUserOf(spec));
   }
 
   planWorker(spec: ClusterSpec): PlannedNode {
-    return this.plannedNode(spec, ['worker']);
+    return boughtNode(['worker'], this.sshUserOf(spec));
   }
 
-  private plannedNode(spec: ClusterSpec, roles: string[]): PlannedNode {
-    const sshUser = parseEc2Options(spec, this.defaultRegion).options?.sshUser ?? 'ec2-user';
-    return { address: '', roles, state: 'REQUESTED', sshUser, sshPort: 22 };
+  private sshUserOf(spec: ClusterSpec): string {
+    return parseEc2Options(spec, this.defaultRegion).options?.sshUser ?? 'ec2-user';
   }
 
   /**

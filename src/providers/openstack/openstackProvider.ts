@@ -5,7 +5,7 @@
 import type { FieldError } from '../../domain/errors';
 import type { Cluster, ClusterNode, ClusterSpec } from '../../domain/types';
 import { mapSettledBounded, valuesOrThrow } from '../boundedMap';
-import { holdsResource, servingAfter } from '../serving';
+import { atLeastOneNode, boughtNode, boughtPool, holdsResource, servingAfter, withDefaultOption } from '../serving';
 import { clusterOfKeyPair, KEY_PAIR_PREFIX, keyPairName, shortId } from '../naming';
 import {
   ProviderError, type AcquiredNode, type NodeDescription, type OwnedResource, type PlannedNode, type Provider, type ProvisionContext,
@@ -61,31 +61,26 @@ export class OpenStackProvider implements Provider {
 
   validate(spec: ClusterSpec): FieldError[] {
     const { errors } = parseOpenStackOptions(spec, this.defaultCloud);
-    if (spec.workerCount !== undefined && spec.workerCount < 1) {
-      errors.push({ field: 'spec.workerCount', message: `an OpenStack cluster needs at least 1 node (got ${spec.workerCount})` });
-    }
+    errors.push(...atLeastOneNode(spec, 'OpenStack'));
     return errors;
   }
 
   /** The cloud is written into the spec: a later change of OPENSTACK_CLOUD must not lose the cluster's servers. */
   settle(spec: ClusterSpec): ClusterSpec {
-    if (spec.providerOptions?.cloud !== undefined || this.defaultCloud === undefined) return spec;
-    return { ...spec, providerOptions: { ...spec.providerOptions, cloud: this.defaultCloud } };
+    return withDefaultOption(spec, 'cloud', this.defaultCloud);
   }
 
   /** workerCount nodes (1 by default), the first also the controller; addresses come with the servers. */
   plan(spec: ClusterSpec): PlannedNode[] {
-    const count = Math.max(1, spec.workerCount ?? 1);
-    return Array.from({ length: count }, (_, i) => this.plannedNode(spec, i === 0 ? ['controller', 'worker'] : ['worker']));
+    return boughtPool(spec, this.sshUserOf(spec));
   }
 
   planWorker(spec: ClusterSpec): PlannedNode {
-    return this.plannedNode(spec, ['worker']);
+    return boughtNode(['worker'], this.sshUserOf(spec));
   }
 
-  private plannedNode(spec: ClusterSpec, roles: string[]): PlannedNode {
-    const sshUser = parseOpenStackOptions(spec, this.defaultCloud).options?.sshUser ?? 'ubuntu';
-    return { address: '', roles, state: 'REQUESTED', sshUser, sshPort: 22 };
+  private sshUserOf(spec: ClusterSpec): string {
+    return parseOpenStackOptions(spec, this.defaultCloud).options?.sshUser ?? 'ubuntu';
   }
 
   /** Flavor, image and network looked up; Nova's instances, cores and RAM and Neutron's ports and floating IPs. */
