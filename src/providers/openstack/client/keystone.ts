@@ -213,6 +213,8 @@ export class KeystoneAuth {
       json: authRequest(this.credentials),
       // A second token request does no harm; it may be sent again after any connection failure.
       resendable: true,
+    }).catch((error: unknown) => {
+      throw refusedCredentials(error);
     });
     const token = response.headers.get('x-subject-token');
     if (token === null || token === '') {
@@ -253,6 +255,21 @@ export class KeystoneAuth {
     const margin = Math.min(this.renewBeforeMs, Math.max(0, lifetime) / 2);
     return now + lifetime - margin;
   }
+}
+
+// Keystone refuses some credentials with more than 401: a deleted application credential is a 404
+// ("Could not find Application Credential: ..."), as is an auth_url with a wrong path; an auth body
+// it cannot read is a 400. None of these clears until the operator fixes the cloud's credentials.
+// (401 and 403 are read as auth failures already.)
+const REFUSED_CREDENTIALS = new Set([400, 404]);
+
+/** A token request Keystone turned down with 400 or 404, as the auth failure it is. */
+function refusedCredentials(error: unknown): unknown {
+  if (!(error instanceof OpenStackError) || error.category !== 'bad_request' || !REFUSED_CREDENTIALS.has(error.status ?? 0)) return error;
+  return new OpenStackError({
+    service: error.service, category: 'auth', message: error.serviceMessage, status: error.status, code: error.code,
+    method: error.method, path: error.path, requestId: error.requestId, retryAfterMs: error.retryAfterMs, detail: error.detail,
+  });
 }
 
 function isTokenResponse(body: unknown): body is TokenResponse {
