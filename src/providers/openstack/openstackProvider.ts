@@ -252,7 +252,8 @@ export class OpenStackProvider implements Provider {
     switch (resource.resourceType) {
       case 'server': {
         const server = await guarded(() => client.nova.getServer(resource.providerResourceId));
-        if (server === undefined || !isLive(server)) return `server ${resource.providerResourceId} is gone (Nova answers 404)`;
+        if (server === undefined) return `server ${resource.providerResourceId} is gone (Nova answers 404)`;
+        if (!isLive(server)) return `server ${server.id} is ${server.status}`;
         const proofs = await deleteAndWait(client.nova, client.neutron, [server], this.timing, {});
         return proofs.get(server.id) ?? `server ${server.id} deleted`;
       }

@@ -134,12 +134,17 @@ export async function deleteAndWait(
   await context.note?.(`deleting ${servers.length} server(s): ${servers.map((s) => s.id).join(', ')}`);
   const deadline = Date.now() + timing.waitTimeoutMs;
   const waiting = new Set(servers.map((s) => s.id));
+  // DELETED is Nova's short step between the hypervisor letting go and the record going: the
+  // server is still listed then, so the wait goes on to the 404 unless the deadline comes first.
+  const deletedSeen = new Set<string>();
   while (waiting.size > 0) {
     for (const id of [...waiting]) {
       const server = await guarded(() => nova.getServer(id));
-      if (server === undefined || server.status === 'DELETED') {
+      if (server === undefined) {
         waiting.delete(id);
         proofs.set(id, `${proofs.get(id) ?? `server ${id} deleted`}; Nova answers 404 for it`);
+      } else if (server.status === 'DELETED') {
+        deletedSeen.add(id);
       } else if (server.status === 'ERROR' && server['OS-EXT-STS:task_state'] == null) {
         // A delete that failed leaves the server in ERROR: ask again.
         await guarded(() => nova.deleteServer(id));
@@ -147,7 +152,12 @@ export async function deleteAndWait(
     }
     if (waiting.size === 0) break;
     if (Date.now() > deadline) {
-      throw new ProviderError('transient', `servers still there ${Math.round(timing.waitTimeoutMs / 1000)} s after their delete: ${[...waiting].join(', ')}`, 'DeleteTimeout');
+      const stuck = [...waiting].filter((id) => !deletedSeen.has(id));
+      if (stuck.length === 0) {
+        for (const id of waiting) proofs.set(id, `${proofs.get(id) ?? `server ${id} deleted`}; Nova shows it DELETED`);
+        break;
+      }
+      throw new ProviderError('transient', `servers still there ${Math.round(timing.waitTimeoutMs / 1000)} s after their delete: ${stuck.join(', ')}`, 'DeleteTimeout');
     }
     await pause(timing.pollIntervalMs, context.signal, 'waiting for servers to be deleted');
   }
