@@ -3,11 +3,19 @@
 // each lane one file at a time (jest --runInBand).
 //   - main:  everything else. Several of its files build clusters on this machine's one Slurm, one
 //            stops and restarts RabbitMQ, the benchmarks measure: they must not overlap.
-//   - cloud: the EC2 files. Their clusters live on test hosts of their own bridges (msbr5, msbr6),
-//            their AWS is an in-process double, their databases their own; nothing on this machine's
-//            Slurm or RabbitMQ. Most of their time is spent waiting on instances and playbooks.
+//   - cloud: the EC2 and OpenStack files. The EC2 clusters live on test hosts of their own bridges
+//            (msbr5, msbr6) and talk to an in-process AWS double; the OpenStack files talk to the real
+//            test cloud of scripts/openstack-test-cloud. Nothing on this machine's Slurm. Most of
+//            their time is spent waiting on instances and playbooks.
+// The main lane starts at once. The cloud lane first runs `scripts/openstack-test-cloud up` (minutes
+// the first time: it installs and migrates; seconds when the cloud is already up) and starts jest
+// only when that succeeded; when it fails, the lane fails with the script's message. (npm's pretest,
+// scripts/bootstrap, has finished its apt-get by then; the script's own apt-get waits for dpkg's
+// lock anyway.) When both lanes are done, `scripts/openstack-test-cloud down` stops the cloud, unless
+// KEEP_TEST_CLOUD=1 (the next run then finds it up).
 // Each lane has its own jest process (and its own Postgres when DATABASE_URL is unset). Every line
-// is prefixed with its lane; the run fails when either lane fails. Extra arguments go to both lanes.
+// is prefixed with its lane; the run fails when either lane or the cloud's stop fails. Extra
+// arguments go to both jest runs.
 'use strict';
 const { spawn } = require('node:child_process');
 const path = require('node:path');
@@ -15,36 +23,75 @@ const readline = require('node:readline');
 
 const ROOT = path.resolve(__dirname, '..');
 const JEST = path.join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js');
-const CLOUD = 'test/integration/(ec2[A-Za-z]*|awsDouble|cloudWorkflow|benchProvision)\\.test\\.ts$';
+const TEST_CLOUD = path.join(ROOT, 'scripts', 'openstack-test-cloud');
+const CLOUD = 'test/integration/(ec2[A-Za-z]*|awsDouble|cloudWorkflow|benchProvision|openstack[A-Za-z0-9]*)\\.test\\.ts$';
 
 const lanes = [
   { name: 'main ', args: ['--runInBand', '--testPathIgnorePatterns', CLOUD] },
-  { name: 'cloud', args: ['--runInBand', '--testPathPattern', CLOUD] },
+  { name: 'cloud', args: ['--runInBand', '--testPathPattern', CLOUD], needsTestCloud: true },
 ];
 
-function run(lane, extra) {
+/** Runs a command with each output line prefixed by the lane; resolves with its exit and its last lines. */
+function runPrefixed(laneName, command, args, onLine = () => {}) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [JEST, ...lane.args, ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let summary = '';
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail = [];
     for (const stream of [child.stdout, child.stderr]) {
       readline.createInterface({ input: stream }).on('line', (line) => {
-        if (/^(Tests|Test Suites):/.test(line)) summary += `[${lane.name}] ${line}\n`;
-        process.stdout.write(`[${lane.name}] ${line}\n`);
+        tail.push(line);
+        if (tail.length > 5) tail.shift();
+        onLine(line);
+        process.stdout.write(`[${laneName}] ${line}\n`);
       });
     }
-    child.on('close', (code, signal) => resolve({ lane, code: code ?? 1, signal, summary }));
+    child.on('error', (error) => resolve({ code: 1, signal: null, tail: [`cannot run ${command}: ${error.message}`] }));
+    child.on('close', (code, signal) => resolve({ code: code ?? 1, signal, tail }));
   });
+}
+
+/** scripts/openstack-test-cloud ACTION, its lines prefixed [cloud]. */
+function testCloud(action) {
+  return runPrefixed('cloud', 'bash', [TEST_CLOUD, action]);
+}
+
+/** The script's own last words: its final "openstack-test-cloud: ..." line, else its last line. */
+function messageOf(result) {
+  const said = result.tail.filter((line) => line.startsWith('openstack-test-cloud:'));
+  return said.at(-1) ?? result.tail.at(-1) ?? `exit ${result.code}${result.signal ? `, ${result.signal}` : ''}`;
+}
+
+async function runLane(lane, extra) {
+  if (lane.needsTestCloud) {
+    const up = await testCloud('up');
+    if (up.code !== 0) {
+      return { lane, code: 1, summary: `[${lane.name}] not run: scripts/openstack-test-cloud up failed: ${messageOf(up)}\n` };
+    }
+  }
+  let summary = '';
+  const jest = await runPrefixed(lane.name, process.execPath, [JEST, ...lane.args, ...extra], (line) => {
+    if (/^(Tests|Test Suites):/.test(line)) summary += `[${lane.name}] ${line}\n`;
+  });
+  return {
+    lane, code: jest.code,
+    summary: summary || `[${lane.name}] no summary (exit ${jest.code}${jest.signal ? `, ${jest.signal}` : ''})\n`,
+  };
 }
 
 async function main() {
   const extra = process.argv.slice(2);
   const started = Date.now();
-  const results = await Promise.all(lanes.map((lane) => run(lane, extra)));
-  process.stdout.write(`\n== test lanes (${Math.round((Date.now() - started) / 1000)} s)\n`);
-  for (const result of results) {
-    process.stdout.write(result.summary || `[${result.lane.name}] no summary (exit ${result.code}${result.signal ? `, ${result.signal}` : ''})\n`);
+  const results = await Promise.all(lanes.map((lane) => runLane(lane, extra)));
+  let cloudStop = '[cloud] test cloud left running (KEEP_TEST_CLOUD=1)\n';
+  let cloudStopped = true;
+  if (process.env.KEEP_TEST_CLOUD !== '1') {
+    const down = await testCloud('down');
+    cloudStopped = down.code === 0;
+    cloudStop = cloudStopped ? '' : `[cloud] scripts/openstack-test-cloud down failed: ${messageOf(down)}\n`;
   }
-  process.exit(results.every((r) => r.code === 0) ? 0 : 1);
+  process.stdout.write(`\n== test lanes (${Math.round((Date.now() - started) / 1000)} s)\n`);
+  for (const result of results) process.stdout.write(result.summary);
+  process.stdout.write(cloudStop);
+  process.exit(cloudStopped && results.every((r) => r.code === 0) ? 0 : 1);
 }
 
 main().catch((error) => {
