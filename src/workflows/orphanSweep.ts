@@ -113,7 +113,7 @@ export class OrphanSweeper {
 
   /** Nodes a READY cluster counts on whose resource is gone: FAILED, the cluster DEGRADED, a repair queued. */
   private async markLost(type: ProviderType, provider: Provider, clusters: readonly Cluster[], owned: readonly OwnedResource[]): Promise<SweepFinding[]> {
-    const liveIds = new Set(owned.filter((r) => r.live && r.resourceType === 'instance').map((r) => r.providerResourceId));
+    const liveIds = new Set(owned.filter((r) => r.live && r.nodeId !== undefined).map((r) => r.providerResourceId));
     const findings: SweepFinding[] = [];
     for (const cluster of clusters) {
       // Only settled clusters: a workflow under way may be replacing or releasing nodes right now.
