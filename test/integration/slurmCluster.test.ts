@@ -149,7 +149,11 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
   it('changes nothing when the playbook runs again on the built cluster', async () => {
     const bridge = new AnsibleRunnerBridge({ dataDir, playbookDir: PLAYBOOK_DIR, log: createLogger('silent') });
     // The same inventory and variables the service used to build it.
+    const changedTasks: string[] = [];
     const result = await bridge.run({
+      onEvent: (event) => {
+        if (event.kind === 'task_changed') changedTasks.push(`${event.host}: ${event.task}`);
+      },
       playbook: 'slurm.yml',
       inventory: {
         hosts: [{ name: 'localhost', connection: 'local', vars: { slurm_node_name: hostname() } }],
@@ -162,6 +166,7 @@ describe('a Slurm cluster on this machine, through the Thrift API', () => {
       timeoutMs: 300_000,
     });
     expect(result.status).toBe('successful');
+    expect(changedTasks).toEqual([]);
     expect(result.changed).toBe(0);
   });
 
