@@ -5,6 +5,7 @@
 import { RunInstancesCommand, type _InstanceType, type EC2Client, type RunInstancesCommandInput } from '@aws-sdk/client-ec2';
 import type { Cluster, ClusterNode } from '../../domain/types';
 import { ProviderError } from '../provider';
+import { Interrupted } from '../pause';
 import { asProviderError, withBackoff } from './errors';
 import { isLive, viewOf, type CallContext, type InstanceView } from './instances';
 import type { Ec2Options } from './options';
@@ -135,6 +136,8 @@ export async function launchNode(
       round++;
       i--;
     } catch (error) {
+      // Cut short by the service stopping: no EC2 failure, the step runs again after the restart.
+      if (error instanceof Interrupted) throw error;
       const failure = asProviderError(error);
       if (failure.code === 'IdempotentInstanceTerminated' && round + 1 < MAX_ROUNDS) {
         // This token's instance is gone (interrupted, or released before): a new token buys anew.
