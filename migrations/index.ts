@@ -17,6 +17,7 @@ import * as m013 from './013_cluster_busy_cpus';
 import * as m014 from './014_jobs_cluster_updated';
 import * as m015 from './015_secrets_key_check';
 import * as m016 from './016_cluster_keys';
+import * as m017 from './017_hpc_sites';
 
 export interface Migration {
   name: string;
@@ -41,4 +42,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '014_jobs_cluster_updated', ...m014 },
   { name: '015_secrets_key_check', ...m015 },
   { name: '016_cluster_keys', ...m016 },
+  { name: '017_hpc_sites', ...m017 },
 ];

@@ -85,6 +85,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const providers = defaultProviders({
       awsRegion: config.awsRegion, ec2PollIntervalMs: config.ec2PollIntervalMs, openstackCloud: config.openstackCloud,
       openstackPollIntervalMs: config.openstackPollIntervalMs, openstackAddressMetadataKey: config.openstackAddressMetadataKey,
+      hpc: { log: log.child({ component: 'hpc' }), missingGraceMs: config.hpcMissingGraceMs },
     });
     const kinds = defaultKinds({ log: log.child({ component: 'slurm' }) });
     // One SSH connection per host, with the gateway's key; host keys pinned at first contact.
@@ -97,6 +98,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const ssh = new SshRunnerPool({ privateKey: privateKeyOf, pins });
     const access = new DriverAccess({
       kinds,
+      providers,
       runners: nodeRunners(commands, ssh, keyOwnerOf),
       sshPrivateKey: (cluster) => privateKeyOf(keyOwnerOf(cluster) ?? cluster.gatewayId),
       knownHostsLine: (target) => pins.knownHostsLine(target),

@@ -72,6 +72,8 @@ export interface Config {
   sweepClouds: readonly string[];
   /** How often Nova and Heat are asked whether servers and stacks are there yet (OPENSTACK_POLL_INTERVAL_MS). */
   openstackPollIntervalMs: number;
+  /** HPC_MISSING_GRACE_MS: how long a job may be gone from an HPC system's queue with no record before it is reported FAILED. */
+  hpcMissingGraceMs: number;
   /** Tests only: a server metadata entry whose value is the node's address (OPENSTACK_ADDRESS_METADATA_KEY). */
   openstackAddressMetadataKey: string | undefined;
 }
@@ -210,6 +212,7 @@ export function loadConfig(env: Env = process.env): Config {
     openstackCloud,
     sweepClouds,
     openstackPollIntervalMs: integer('OPENSTACK_POLL_INTERVAL_MS', 2000, 10, 600_000),
+    hpcMissingGraceMs: integer('HPC_MISSING_GRACE_MS', 60_000, 1000, 3_600_000),
     openstackAddressMetadataKey: addressKey,
   };
   if (problems.length > 0) throw new ConfigError(problems);

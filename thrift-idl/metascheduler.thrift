@@ -11,7 +11,7 @@ namespace py airavata.metascheduler
 namespace js airavata.metascheduler
 
 /** Bumped on every change of this contract; each service answers it from getAPIVersion(). */
-const string METASCHEDULER_API_VERSION = "0.2.0"
+const string METASCHEDULER_API_VERSION = "0.3.0"
 
 enum ProviderType {
   STATIC = 1,
@@ -108,6 +108,18 @@ struct Application {
   6: optional string prefix
 }
 
+/** One partition of a registered HPC system (provider HPC_PILOT), as its Slurm reported it at registration. */
+struct Partition {
+  1: required string name,
+  2: required i32 nodes,
+  /** The smallest CPU count among its nodes. */
+  3: required i32 cpusPerNode,
+  /** The smallest memory among its nodes, MB. */
+  4: required i32 memoryMbPerNode,
+  /** MaxTime; absent: unlimited. */
+  5: optional i32 maxTimeMinutes
+}
+
 struct Cluster {
   1: required string clusterId,
   2: required string name,
@@ -120,7 +132,11 @@ struct Cluster {
   9: required i64 createdAt,
   10: required i64 updatedAt,
   11: required string gatewayId,
-  12: optional list<Application> applications
+  12: optional list<Application> applications,
+  /** HPC systems only: each partition proven at registration (nodes, CPUs, memory, MaxTime). */
+  13: optional list<Partition> partitions,
+  /** HPC systems only: sacct answers there (final states come from it, else from our exit-status files). */
+  14: optional bool accounting
 }
 
 struct ClusterEvent {
@@ -183,12 +199,26 @@ struct ResourceRequest {
   4: optional string clientToken
 }
 
+/**
+ * Pilots (provider HPC_PILOT): state REQUESTED, QUEUED (the placeholder waits at the site), ACTIVE
+ * (running: nodes and endTime known), RELEASING, ENDED or FAILED.
+ */
 struct ResourceAllocation {
   1: required string allocationId,
   2: required ProviderType provider,
   3: required list<Node> nodes,
   4: required string state,
-  5: optional string stateReason
+  5: optional string stateReason,
+  /** Pilots: the HPC system (cluster) whose nodes it holds. */
+  6: optional string clusterId,
+  /** Pilots: the placeholder's job id at the site. */
+  7: optional string nativeJobId,
+  8: optional string partition,
+  9: optional i32 wallTimeMinutes,
+  /** Epoch ms. */
+  10: optional i64 startTime,
+  /** Epoch ms: when the pilot's wall time runs out. */
+  11: optional i64 endTime
 }
 
 service BaseService {

@@ -144,6 +144,26 @@ export interface Application {
   prefix: string;
 }
 
+/** One partition of an HPC system, as its Slurm reported it when the system was registered. */
+export interface PartitionFacts {
+  name: string;
+  nodes: number;
+  /** The smallest CPU count among its nodes (what a job may count on per node). */
+  cpusPerNode: number;
+  /** The smallest memory among its nodes, MB. */
+  memoryMbPerNode: number;
+  /** MaxTime in minutes; absent: UNLIMITED. */
+  maxTimeMinutes?: number;
+}
+
+/** What was learnt of an HPC system (provider HPC_PILOT) over SSH before it was READY. */
+export interface SiteFacts {
+  partitions: PartitionFacts[];
+  /** True when sacct answers there (final states come from it), else from our exit-status files. */
+  accounting: boolean;
+  checkedAt: number;
+}
+
 export interface Cluster {
   clusterId: string;
   gatewayId: string;
@@ -158,6 +178,8 @@ export interface Cluster {
   applications?: Application[];
   /** The workflow under way (create, scale, delete, rollback, repair), when one is. */
   operation?: string;
+  /** HPC systems only: partitions and accounting, as proven at registration. */
+  site?: SiteFacts;
   createdAt: number;
   updatedAt: number;
 }
@@ -171,10 +193,31 @@ export interface ClusterEvent {
   message: string;
 }
 
+/**
+ * A pilot's life: REQUESTED (recorded) -> QUEUED (placeholder job waiting at the site) -> ACTIVE
+ * (running: its nodes and end time known; jobs start inside it) -> ENDED (wall time reached,
+ * released, or cancelled at the site); FAILED when the placeholder could not be submitted.
+ */
+export const ALLOCATION_STATES = ['REQUESTED', 'QUEUED', 'ACTIVE', 'RELEASING', 'ENDED', 'FAILED'] as const;
+export type AllocationState = (typeof ALLOCATION_STATES)[number];
+
 export interface ResourceAllocation {
   allocationId: string;
   provider: ProviderType;
   nodes: ClusterNode[];
   state: string;
   stateReason?: string;
+  /** Pilots: the HPC system (cluster) it holds nodes of, the placeholder's job id, its partition. */
+  clusterId?: string;
+  nativeJobId?: string;
+  partition?: string;
+  /** Pilots: nodes asked for and wall time, minutes. */
+  nodeCount?: number;
+  wallTimeMinutes?: number;
+  /** Pilots: CPUs per node (the partition's), for placement. */
+  cpusPerNode?: number;
+  /** Epoch ms: when the pilot started, and when it ends (start + wall time) once it runs. */
+  startTime?: number;
+  endTime?: number;
+  createdAt?: number;
 }

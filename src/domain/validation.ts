@@ -320,8 +320,14 @@ export function validateClusterSpec(raw: RawClusterSpec, prefix = 'spec'): Clust
   if (providerOk && raw.provider === 'STATIC' && (!raw.hosts || raw.hosts.length === 0)) {
     c.fail(f('hosts'), 'a STATIC cluster needs at least one host');
   }
-  if (providerOk && raw.provider !== 'STATIC' && raw.hosts && raw.hosts.length > 0) {
-    c.fail(f('hosts'), `only STATIC clusters take hosts; ${raw.provider} provisions its own`);
+  // An HPC system is reached through its login host: exactly one, with the site account to sign in as.
+  if (providerOk && raw.provider === 'HPC_PILOT' && (!raw.hosts || raw.hosts.length !== 1)) {
+    c.fail(f('hosts'), 'an HPC_PILOT system is named by exactly one host: its login host (address, sshUser, sshPort)');
+  } else if (providerOk && raw.provider === 'HPC_PILOT' && raw.hosts && typeof raw.hosts[0]?.sshUser !== 'string') {
+    c.fail(f('hosts[0].sshUser'), 'the site account to sign in as is required for an HPC_PILOT system');
+  }
+  if (providerOk && raw.provider !== 'STATIC' && raw.provider !== 'HPC_PILOT' && raw.hosts && raw.hosts.length > 0) {
+    c.fail(f('hosts'), `only STATIC and HPC_PILOT clusters take hosts; ${raw.provider} provisions its own`);
   }
   if (hostsOk && raw.hosts) checkDuplicateHosts(c, f('hosts'), raw.hosts);
   const optionLimits = { key: OPTION_KEY, maxEntries: LIMITS.optionEntries, maxValue: LIMITS.optionValueLength };

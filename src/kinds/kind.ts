@@ -6,7 +6,7 @@
 import type { AnsibleInventory } from '../ansible/runner';
 import type { ClusterCapabilities } from '../domain/capabilities';
 import type { FieldError } from '../domain/errors';
-import type { Cluster, ClusterNode, ClusterSpec } from '../domain/types';
+import type { Cluster, ClusterNode, ClusterSpec, SiteFacts } from '../domain/types';
 import type { CommandRunner } from '../exec/commandRunner';
 import type { Scheduler } from '../schedulers/scheduler';
 
@@ -21,6 +21,8 @@ export interface NodeCapacityFact {
 export interface VerifyResult {
   failures: { host?: string; message: string }[];
   capacity: Map<string, NodeCapacityFact>;
+  /** An HPC system's partitions and accounting, as the proof found them. */
+  site?: SiteFacts;
 }
 
 export interface KindPlaybooks {

@@ -5,7 +5,8 @@
 // way is run again and must find its own earlier effect (a node already bought, already released)
 // instead of repeating it. Keys for that derive from the cluster and node ids, never from time.
 import type { FieldError } from '../domain/errors';
-import type { Cluster, ClusterNode, ClusterSpec, NodeState, ProviderType } from '../domain/types';
+import type { Cluster, ClusterKind, ClusterNode, ClusterSpec, NodeState, ProviderType } from '../domain/types';
+import type { ClusterKindDriver } from '../kinds/kind';
 
 /** How a provider failed, so the workflow can decide between waiting, retrying and giving up. */
 export const PROVIDER_ERROR_CATEGORIES = ['throttled', 'capacity', 'quota', 'auth', 'bad_request', 'transient'] as const;
@@ -101,6 +102,12 @@ export interface Provider {
   readonly buysNodes: boolean;
   /** The provider's part of a cluster spec (hosts, providerOptions); every bad field named. */
   validate(spec: ClusterSpec): FieldError[];
+  /**
+   * A site that runs its own scheduler (an HPC system) supplies the driver that uses it as it is,
+   * in place of the kind's: the workflow then runs no playbook there (nothing to configure, nothing
+   * to tear down), and proof and jobs go through this driver. Undefined: the kind's driver.
+   */
+  siteDriver?(kind: ClusterKind): ClusterKindDriver | undefined;
   /**
    * The spec as it is kept: defaults that could change later (EC2: the service's AWS_REGION) are
    * written in, so the cluster's resources are always looked for where they were made.

@@ -5,7 +5,9 @@ import type { Provider } from './provider';
 import { Ec2Provider } from './ec2/ec2Provider';
 import { CloudFormationStacks } from './ec2/stack';
 import { OpenStackProvider } from './openstack/openstackProvider';
+import { HpcProvider } from './hpc/hpcProvider';
 import { StaticProvider } from './static/staticProvider';
+import { createLogger, type Logger } from '../log';
 
 export type ProviderRegistry = DriverRegistry<ProviderType, Provider>;
 
@@ -22,6 +24,8 @@ export interface ProviderSettings {
   openstackPollIntervalMs?: number;
   /** Tests only: the server metadata entry that holds a node's address. */
   openstackAddressMetadataKey?: string;
+  /** HPC systems: where their scheduler logs, and how long a job may vanish without a record. */
+  hpc?: { log: Logger; missingGraceMs?: number };
 }
 
 /** The providers this version carries. */
@@ -33,5 +37,6 @@ export function defaultProviders(settings: ProviderSettings = {}): ProviderRegis
     }))
     .register('OPENSTACK', new OpenStackProvider({
       defaultCloud: settings.openstackCloud, pollIntervalMs: settings.openstackPollIntervalMs, addressMetadataKey: settings.openstackAddressMetadataKey,
-    }));
+    }))
+    .register('HPC_PILOT', new HpcProvider(settings.hpc ?? { log: createLogger('silent') }));
 }

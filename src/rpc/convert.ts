@@ -143,6 +143,10 @@ export function toWireCluster(cluster: domain.Cluster): ms.Cluster {
       applicationId: app.applicationId, name: app.spec.name, version: app.spec.version,
       state: ms.ApplicationState[app.state], stateReason: app.stateReason, prefix: app.prefix,
     })),
+    partitions: cluster.site?.partitions.map((p) => new ms.Partition({
+      name: p.name, nodes: p.nodes, cpusPerNode: p.cpusPerNode, memoryMbPerNode: p.memoryMbPerNode, maxTimeMinutes: p.maxTimeMinutes,
+    })),
+    accounting: cluster.site?.accounting,
   });
 }
 
@@ -172,5 +176,11 @@ export function toWireAllocation(allocation: domain.ResourceAllocation): ms.Reso
     nodes: allocation.nodes.map(toWireNode),
     state: allocation.state,
     stateReason: allocation.stateReason,
+    clusterId: allocation.clusterId,
+    nativeJobId: allocation.nativeJobId,
+    partition: allocation.partition,
+    wallTimeMinutes: allocation.wallTimeMinutes,
+    startTime: allocation.startTime === undefined ? undefined : toInt64(allocation.startTime),
+    endTime: allocation.endTime === undefined ? undefined : toInt64(allocation.endTime),
   });
 }

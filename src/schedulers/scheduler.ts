@@ -67,6 +67,11 @@ export interface Scheduler {
   /** The scheduler's own name, as job histories say it ("queued as Slurm job 42"). */
   readonly name: string;
   /**
+   * Where jobs live when the site decides (an HPC system's scratch): each job's directory is under
+   * it. Absent: the service's JOB_ROOT, one directory per gateway account.
+   */
+  readonly jobRoot?: string;
+  /**
    * Submits the job as job.account; returns the native id. Creates the working directory and the
    * script file as that account; values are quoted, the command is argv. Throws JobRefusedError
    * when the job itself is what cannot run.

@@ -83,6 +83,14 @@ export class ClusterService {
     });
   }
 
+  /** An HPC system runs its site's scheduler: the service changes nothing there. */
+  private refuseSite(cluster: Cluster, field: string, what: string): void {
+    const provider = this.deps.providers.has(cluster.provider) ? this.deps.providers.get(cluster.provider) : undefined;
+    if (provider?.siteDriver?.(cluster.kind) !== undefined) {
+      throw InvalidRequestError.of(field, `cluster ${cluster.clusterId} is an HPC system (${cluster.provider}); the service ${what}`);
+    }
+  }
+
   /**
    * A host on this machine would be configured by our playbooks as the service's own user: only
    * gateways the operator named may ask for that. Refused before anything is recorded.
@@ -141,6 +149,7 @@ export class ClusterService {
   async installApplication(caller: Caller, clusterId: string, raw: ApplicationSpec): Promise<string> {
     const spec = validateApplicationSpec(raw);
     const cluster = await this.get(caller, clusterId);
+    this.refuseSite(cluster, 'clusterId', 'installs no applications there: use the site\'s modules (providerOptions modules)');
     if (cluster.state !== 'READY') {
       throw InvalidRequestError.of('clusterId', `cluster ${clusterId} is ${cluster.state}; applications install on READY clusters`);
     }
@@ -178,6 +187,7 @@ export class ClusterService {
       throw InvalidRequestError.of('workerCount', `must be at least 1 (got ${workerCount})`);
     }
     const cluster = await this.get(caller, clusterId);
+    this.refuseSite(cluster, 'clusterId', 'does not scale it: its nodes are the site\'s (request a pilot for nodes of your own)');
     const provider = this.deps.providers.get(cluster.provider);
     const pool = cluster.nodes.filter((n) => n.roles.includes('worker')).length;
     // A provider that buys nodes grows the pool; one with given hosts cannot.

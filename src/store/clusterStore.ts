@@ -1,8 +1,8 @@
 // Clusters, their nodes, failures and the ordered event log that getClusterEvents pages through.
 import type {
-  Cluster, ClusterEvent, ClusterFailure, ClusterKind, ClusterNode, ClusterSpec, ClusterState, NodeState, ProviderType,
+  Cluster, ClusterEvent, ClusterFailure, ClusterKind, ClusterNode, ClusterSpec, ClusterState, NodeState, ProviderType, SiteFacts,
 } from '../domain/types';
-import type { ClusterCapacity, NodeCapacity } from '../domain/placement';
+import type { ClusterCapacity, NodeCapacity, PilotCapacity } from '../domain/placement';
 import { canClusterMove, IllegalTransitionError } from '../domain/stateMachines';
 import { ApplicationStore } from './applicationStore';
 import type { Db, Queryable } from './db';
@@ -18,6 +18,7 @@ interface ClusterRow {
   state_reason: string | null;
   operation: string | null;
   spec: ClusterSpec;
+  site: SiteFacts | null;
   created_at: number;
   updated_at: number;
 }
@@ -216,6 +217,7 @@ export class ClusterStore {
       state: row.state,
       ...(row.state_reason === null ? {} : { stateReason: row.state_reason }),
       ...(row.operation === null ? {} : { operation: row.operation }),
+      ...(row.site === null || row.site === undefined ? {} : { site: row.site }),
       spec: row.spec,
       nodes: nodes.filter((n) => n.cluster_id === row.id).map(toNode),
       failures: failures.filter((f) => f.cluster_id === row.id).map(toFailure),
@@ -256,6 +258,11 @@ export class ClusterStore {
     }).where({ id: nodeId });
   }
 
+  /** What an HPC system's proof learnt (partitions, accounting). */
+  async setSite(db: Queryable, clusterId: string, site: SiteFacts, now: number): Promise<void> {
+    await db('clusters').update({ site: JSON.stringify(site), updated_at: now }).where({ id: clusterId });
+  }
+
   /** A new reason for the state the cluster is in (what a rollback released, say). */
   async setStateReason(db: Queryable, clusterId: string, reason: string, now: number): Promise<void> {
     await db('clusters').update({ state_reason: reason, updated_at: now }).where({ id: clusterId });
@@ -288,11 +295,22 @@ export class ClusterStore {
   async readyCapacityOf(db: Db, gatewayIds: readonly string[]): Promise<Map<string, ClusterCapacity[]>> {
     const byGateway = new Map<string, ClusterCapacity[]>();
     if (gatewayIds.length === 0) return byGateway;
-    const rows = await queryNamed<{ id: string; gateway_id: string; name: string; kind: ClusterKind; nodes: NodeCapacity[] | null; busy_cpus: number }>(
-      db, READY_CAPACITY, [[...new Set(gatewayIds)]]);
+    const rows = await queryNamed<{
+      id: string; gateway_id: string; name: string; kind: ClusterKind; nodes: NodeCapacity[] | null; busy_cpus: number;
+      site: SiteFacts | null; pilots: Omit<PilotCapacity, 'memoryMbPerNode'>[] | null;
+    }>(db, READY_CAPACITY, [[...new Set(gatewayIds)]]);
     for (const row of rows) {
       const list = byGateway.get(row.gateway_id) ?? [];
-      list.push({ clusterId: row.id, name: row.name, kind: row.kind, nodes: row.nodes ?? [], busyCpus: row.busy_cpus });
+      const partitions = row.site?.partitions;
+      list.push({
+        clusterId: row.id, name: row.name, kind: row.kind, nodes: row.nodes ?? [], busyCpus: row.busy_cpus,
+        ...(partitions ? { partitions } : {}),
+        ...(row.pilots ? {
+          pilots: row.pilots.map((pilot) => ({
+            ...pilot, memoryMbPerNode: partitions?.find((p) => p.name === pilot.partition)?.memoryMbPerNode ?? 0,
+          })),
+        } : {}),
+      });
       byGateway.set(row.gateway_id, list);
     }
     return byGateway;
@@ -317,9 +335,16 @@ export class ClusterStore {
 
 const READY_CAPACITY: NamedStatement = {
   name: 'clusters_ready_capacity',
-  text: `SELECT c.id, c.gateway_id, c.name, c.kind, c.busy_cpus,
+  text: `SELECT c.id, c.gateway_id, c.name, c.kind, c.busy_cpus, c.site,
                 (SELECT json_agg(json_build_object('cpus', coalesce(n.cpus, 0), 'memoryMb', coalesce(n.memory_mb, 0)))
-                   FROM nodes n WHERE n.cluster_id = c.id AND n.state = 'CONFIGURED') AS nodes
+                   FROM nodes n WHERE n.cluster_id = c.id AND n.state = 'CONFIGURED'
+                    AND (c.site IS NULL)) AS nodes,
+                (SELECT json_agg(json_build_object('allocationId', a.id, 'partition', a.partition, 'nodes', a.node_count,
+                                                   'cpusPerNode', a.cpus_per_node, 'endsAt', a.end_time,
+                                                   'busyCpus', (SELECT coalesce(sum(coalesce((j.spec->>'totalCPUCount')::int, 1)), 0)::int
+                                                                  FROM jobs j WHERE j.allocation_id = a.id
+                                                                   AND j.state IN ('SUBMITTED', 'QUEUED', 'ACTIVE', 'SUSPENDED', 'UNKNOWN'))))
+                   FROM allocations a WHERE a.cluster_id = c.id AND a.state = 'ACTIVE' AND a.end_time IS NOT NULL) AS pilots
            FROM clusters c WHERE c.gateway_id = ANY($1::text[]) AND c.state = 'READY'
           ORDER BY c.id`,
 };

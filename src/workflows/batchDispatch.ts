@@ -115,7 +115,7 @@ export class BatchDispatcher {
     for (const claim of claimed) {
       // Submit resolved and checked the directory; a job recorded before that was checked is
       // resolved (and refused) the same way here.
-      const resolved = resolveWorkingDir(gatewayRoot(this.deps.jobRoot, claim.gatewayId), claim.jobId, claim.workingDir);
+      const resolved = resolveWorkingDir(scheduler.jobRoot ?? gatewayRoot(this.deps.jobRoot, claim.gatewayId), claim.jobId, claim.workingDir);
       if ('error' in resolved) {
         fates.set(claim.jobId, { kind: 'refuse', reason: `${resolved.error.field} ${resolved.error.message}` });
         continue;

@@ -3,8 +3,9 @@
 import type { Cluster, ClusterNode } from '../domain/types';
 import { controllerOf } from '../domain/workerPool';
 import type { CommandRunner } from '../exec/commandRunner';
-import type { VerifyResult } from '../kinds/kind';
+import type { ClusterKindDriver, VerifyResult } from '../kinds/kind';
 import type { KindRegistry } from '../kinds/registry';
+import type { ProviderRegistry } from '../providers/registry';
 import type { Scheduler } from '../schedulers/scheduler';
 
 export type { NodeCapacityFact, VerifyResult } from '../kinds/kind';
@@ -23,11 +24,22 @@ export interface ClusterAccess {
   forgetHostKeys?(cluster: Cluster, nodes: readonly ClusterNode[]): Promise<void>;
 }
 
+/**
+ * The driver that proves a cluster and runs its jobs: the site's own (an HPC system's Slurm, used as
+ * it is) when its provider supplies one, else its kind's.
+ */
+export function driverFor(kinds: KindRegistry, providers: ProviderRegistry | undefined, cluster: Pick<Cluster, 'kind' | 'provider'>): ClusterKindDriver {
+  const provider = providers?.has(cluster.provider) ? providers.get(cluster.provider) : undefined;
+  return provider?.siteDriver?.(cluster.kind) ?? kinds.get(cluster.kind);
+}
+
 /** A command runner on one node of a cluster: local for this machine, else over SSH. */
 export type NodeRunners = (cluster: Cluster, node: ClusterNode) => CommandRunner;
 
 export interface DriverAccessOptions {
   kinds: KindRegistry;
+  /** For providers whose site runs its own scheduler (Provider.siteDriver). */
+  providers?: ProviderRegistry;
   runners: NodeRunners;
   /** The private key Ansible signs in with on this cluster's nodes (the gateway's or the cluster's own). */
   sshPrivateKey?: (cluster: Cluster) => Promise<string | undefined>;
@@ -46,14 +58,18 @@ export class DriverAccess implements ClusterAccess {
   scheduler(cluster: Cluster): Scheduler {
     let scheduler = this.schedulers.get(cluster.clusterId);
     if (!scheduler) {
-      scheduler = this.options.kinds.get(cluster.kind).scheduler(cluster, this.controller(cluster));
+      scheduler = this.driver(cluster).scheduler(cluster, this.controller(cluster));
       this.schedulers.set(cluster.clusterId, scheduler);
     }
     return scheduler;
   }
 
   verify(cluster: Cluster): Promise<VerifyResult> {
-    return this.options.kinds.get(cluster.kind).verify(cluster, this.controller(cluster));
+    return this.driver(cluster).verify(cluster, this.controller(cluster));
+  }
+
+  private driver(cluster: Cluster): ClusterKindDriver {
+    return driverFor(this.options.kinds, this.options.providers, cluster);
   }
 
   /** The signing key, only for clusters with hosts reached over ssh. */

@@ -23,7 +23,7 @@ import type { JobStore } from '../store/jobStore';
 import type { QueueStore } from '../store/queueStore';
 import { workflowQueue } from '../services/clusterService';
 import { applicationExtraVars } from './applications';
-import type { ClusterAccess } from './clusterAccess';
+import { driverFor, type ClusterAccess } from './clusterAccess';
 
 export interface ClusterWorkflowDeps {
   db: Db;
@@ -138,11 +138,14 @@ export class ClusterWorkflow {
         state = await this.move(clusterId, 'CONFIGURING', `configuring the ${cluster.kind} cluster`);
       }
       if (state === 'CONFIGURING') {
-        await this.playbook(current, 'configure', 'configure');
+        // A site that runs its own scheduler is used as it is: proven, never configured.
+        const siteRun = this.siteRun(current);
+        if (!siteRun) await this.playbook(current, 'configure', 'configure');
         await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'CONFIGURED', this.now(), activeNodes(current.nodes).map((n) => n.nodeId));
         await this.verify(current);
         await this.deps.db.transaction(async (tx) => {
-          await this.deps.clusters.transition(tx, clusterId, 'READY', 'every host configured and verified', this.now());
+          await this.deps.clusters.transition(tx, clusterId, 'READY',
+            siteRun ? "the site's scheduler proven over SSH (sinfo, sbatch --test-only per partition)" : 'every host configured and verified', this.now());
           await this.deps.clusters.setOperation(tx, clusterId, null, this.now());
           await this.deps.queue.enqueue(tx, 'cluster_monitor', { clusterId }, { jobKey: `monitor:${clusterId}` });
           await this.deps.queue.enqueue(tx, 'place_waiting', { gatewayId: cluster.gatewayId }, { jobKey: `place:${cluster.gatewayId}` });
@@ -368,6 +371,16 @@ export class ClusterWorkflow {
       const capacity = probe.capacity.get(node.nodeId);
       if (capacity) await this.deps.clusters.setNodeCapacity(this.deps.db, node.nodeId, capacity, now);
     }
+    if (probe.site) {
+      await this.deps.clusters.setSite(this.deps.db, cluster.clusterId, probe.site, now);
+      const partitions = probe.site.partitions.map((p) => `${p.name} (${p.nodes} nodes x ${p.cpusPerNode} cpus, ${p.memoryMbPerNode} MB, `
+        + `MaxTime ${p.maxTimeMinutes === undefined ? 'unlimited' : `${p.maxTimeMinutes} min`})`);
+      await this.event(cluster.clusterId, {
+        kind: 'verify', time: now,
+        message: `partitions proven: ${partitions.join('; ')}; final states from ${probe.site.accounting ? 'sacct' : 'our exit-status files (no accounting)'}`,
+      });
+      return;
+    }
     await this.event(cluster.clusterId, { kind: 'verify', time: now, message: `all ${active.length} node(s) proven to take work` });
   }
 
@@ -384,16 +397,19 @@ export class ClusterWorkflow {
     // Bought nodes are not torn down: their machines go with them (and may be gone already when a
     // delete that died after giving them back runs again).
     const buys = this.deps.providers.get(cluster.provider).buysNodes;
+    const siteRun = this.siteRun(cluster);
     const ended = await this.failingSteps(cluster, async () => {
       await this.deps.clusters.setNodeStates(this.deps.db, clusterId, 'RELEASING', this.now(), activeNodes(cluster.nodes).map((n) => n.nodeId));
-      if (configured && !buys) await this.playbook(cluster, 'teardown', 'teardown');
+      if (configured && !buys && !siteRun) await this.playbook(cluster, 'teardown', 'teardown');
       await this.giveBackAll(cluster);
     });
     if (!ended) return;
     await this.deps.clusterKeys?.forget(clusterId);
     await this.deps.db.transaction(async (tx) => {
       await this.deps.clusters.setNodeStates(tx, clusterId, 'RELEASED', this.now());
-      const reason = buys ? 'every machine bought for it released' : configured ? 'daemons stopped, our files removed, nodes released' : 'nothing had been installed';
+      const reason = buys ? 'every machine bought for it released'
+        : siteRun ? 'unregistered: our jobs there cancelled, nothing else at the site touched'
+          : configured ? 'daemons stopped, our files removed, nodes released' : 'nothing had been installed';
       await this.deps.clusters.transition(tx, clusterId, 'TERMINATED', reason, this.now());
       await this.deps.clusters.setOperation(tx, clusterId, null, this.now());
     });
@@ -451,7 +467,12 @@ export class ClusterWorkflow {
   }
 
   private kindOf(cluster: Cluster): ClusterKindDriver {
-    return this.deps.kinds.get(cluster.kind);
+    return driverFor(this.deps.kinds, this.deps.providers, cluster);
+  }
+
+  /** The cluster is a site running its own scheduler (an HPC system): no playbook runs there. */
+  private siteRun(cluster: Cluster): boolean {
+    return this.deps.providers.has(cluster.provider) && this.deps.providers.get(cluster.provider).siteDriver?.(cluster.kind) !== undefined;
   }
 
   /** The variables every playbook of every kind gets: the owner, and the gateway's account. */

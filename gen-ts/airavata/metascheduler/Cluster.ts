@@ -12,6 +12,7 @@ import * as ClusterState from "./ClusterState";
 import * as Node from "./Node";
 import * as ClusterFailure from "./ClusterFailure";
 import * as Application from "./Application";
+import * as Partition from "./Partition";
 export interface IClusterArgs {
     clusterId: string;
     name: string;
@@ -25,6 +26,8 @@ export interface IClusterArgs {
     updatedAt: number | Int64;
     gatewayId: string;
     applications?: Array<Application.Application>;
+    partitions?: Array<Partition.Partition>;
+    accounting?: boolean;
 }
 export class Cluster {
     public clusterId: string;
@@ -39,6 +42,8 @@ export class Cluster {
     public updatedAt: Int64;
     public gatewayId: string;
     public applications?: Array<Application.Application>;
+    public partitions?: Array<Partition.Partition>;
+    public accounting?: boolean;
     constructor(args: IClusterArgs) {
         if (args != null && args.clusterId != null) {
             this.clusterId = args.clusterId;
@@ -116,6 +121,12 @@ export class Cluster {
         if (args != null && args.applications != null) {
             this.applications = args.applications;
         }
+        if (args != null && args.partitions != null) {
+            this.partitions = args.partitions;
+        }
+        if (args != null && args.accounting != null) {
+            this.accounting = args.accounting;
+        }
     }
     public write(output: thrift.TProtocol): void {
         output.writeStructBegin("Cluster");
@@ -191,6 +202,20 @@ export class Cluster {
             output.writeListEnd();
             output.writeFieldEnd();
         }
+        if (this.partitions != null) {
+            output.writeFieldBegin("partitions", thrift.Thrift.Type.LIST, 13);
+            output.writeListBegin(thrift.Thrift.Type.STRUCT, this.partitions.length);
+            this.partitions.forEach((value_4: Partition.Partition): void => {
+                value_4.write(output);
+            });
+            output.writeListEnd();
+            output.writeFieldEnd();
+        }
+        if (this.accounting != null) {
+            output.writeFieldBegin("accounting", thrift.Thrift.Type.BOOL, 14);
+            output.writeBool(this.accounting);
+            output.writeFieldEnd();
+        }
         output.writeFieldStop();
         output.writeStructEnd();
         return;
@@ -208,8 +233,8 @@ export class Cluster {
             switch (fieldId) {
                 case 1:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_4: string = input.readString();
-                        _args.clusterId = value_4;
+                        const value_5: string = input.readString();
+                        _args.clusterId = value_5;
                     }
                     else {
                         input.skip(fieldType);
@@ -217,8 +242,8 @@ export class Cluster {
                     break;
                 case 2:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_5: string = input.readString();
-                        _args.name = value_5;
+                        const value_6: string = input.readString();
+                        _args.name = value_6;
                     }
                     else {
                         input.skip(fieldType);
@@ -226,8 +251,8 @@ export class Cluster {
                     break;
                 case 3:
                     if (fieldType === thrift.Thrift.Type.I32) {
-                        const value_6: ClusterKind.ClusterKind = input.readI32();
-                        _args.kind = value_6;
+                        const value_7: ClusterKind.ClusterKind = input.readI32();
+                        _args.kind = value_7;
                     }
                     else {
                         input.skip(fieldType);
@@ -235,8 +260,8 @@ export class Cluster {
                     break;
                 case 4:
                     if (fieldType === thrift.Thrift.Type.I32) {
-                        const value_7: ProviderType.ProviderType = input.readI32();
-                        _args.provider = value_7;
+                        const value_8: ProviderType.ProviderType = input.readI32();
+                        _args.provider = value_8;
                     }
                     else {
                         input.skip(fieldType);
@@ -244,8 +269,8 @@ export class Cluster {
                     break;
                 case 5:
                     if (fieldType === thrift.Thrift.Type.I32) {
-                        const value_8: ClusterState.ClusterState = input.readI32();
-                        _args.state = value_8;
+                        const value_9: ClusterState.ClusterState = input.readI32();
+                        _args.state = value_9;
                     }
                     else {
                         input.skip(fieldType);
@@ -253,8 +278,8 @@ export class Cluster {
                     break;
                 case 6:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_9: string = input.readString();
-                        _args.stateReason = value_9;
+                        const value_10: string = input.readString();
+                        _args.stateReason = value_10;
                     }
                     else {
                         input.skip(fieldType);
@@ -262,15 +287,15 @@ export class Cluster {
                     break;
                 case 7:
                     if (fieldType === thrift.Thrift.Type.LIST) {
-                        const value_10: Array<Node.Node> = new Array<Node.Node>();
+                        const value_11: Array<Node.Node> = new Array<Node.Node>();
                         const metadata_1: thrift.TList = input.readListBegin();
                         const size_1: number = metadata_1.size;
                         for (let i_1: number = 0; i_1 < size_1; i_1++) {
-                            const value_11: Node.Node = Node.Node.read(input);
-                            value_10.push(value_11);
+                            const value_12: Node.Node = Node.Node.read(input);
+                            value_11.push(value_12);
                         }
                         input.readListEnd();
-                        _args.nodes = value_10;
+                        _args.nodes = value_11;
                     }
                     else {
                         input.skip(fieldType);
@@ -278,15 +303,15 @@ export class Cluster {
                     break;
                 case 8:
                     if (fieldType === thrift.Thrift.Type.LIST) {
-                        const value_12: Array<ClusterFailure.ClusterFailure> = new Array<ClusterFailure.ClusterFailure>();
+                        const value_13: Array<ClusterFailure.ClusterFailure> = new Array<ClusterFailure.ClusterFailure>();
                         const metadata_2: thrift.TList = input.readListBegin();
                         const size_2: number = metadata_2.size;
                         for (let i_2: number = 0; i_2 < size_2; i_2++) {
-                            const value_13: ClusterFailure.ClusterFailure = ClusterFailure.ClusterFailure.read(input);
-                            value_12.push(value_13);
+                            const value_14: ClusterFailure.ClusterFailure = ClusterFailure.ClusterFailure.read(input);
+                            value_13.push(value_14);
                         }
                         input.readListEnd();
-                        _args.failures = value_12;
+                        _args.failures = value_13;
                     }
                     else {
                         input.skip(fieldType);
@@ -294,8 +319,8 @@ export class Cluster {
                     break;
                 case 9:
                     if (fieldType === thrift.Thrift.Type.I64) {
-                        const value_14: Int64 = input.readI64();
-                        _args.createdAt = value_14;
+                        const value_15: Int64 = input.readI64();
+                        _args.createdAt = value_15;
                     }
                     else {
                         input.skip(fieldType);
@@ -303,8 +328,8 @@ export class Cluster {
                     break;
                 case 10:
                     if (fieldType === thrift.Thrift.Type.I64) {
-                        const value_15: Int64 = input.readI64();
-                        _args.updatedAt = value_15;
+                        const value_16: Int64 = input.readI64();
+                        _args.updatedAt = value_16;
                     }
                     else {
                         input.skip(fieldType);
@@ -312,8 +337,8 @@ export class Cluster {
                     break;
                 case 11:
                     if (fieldType === thrift.Thrift.Type.STRING) {
-                        const value_16: string = input.readString();
-                        _args.gatewayId = value_16;
+                        const value_17: string = input.readString();
+                        _args.gatewayId = value_17;
                     }
                     else {
                         input.skip(fieldType);
@@ -321,15 +346,40 @@ export class Cluster {
                     break;
                 case 12:
                     if (fieldType === thrift.Thrift.Type.LIST) {
-                        const value_17: Array<Application.Application> = new Array<Application.Application>();
+                        const value_18: Array<Application.Application> = new Array<Application.Application>();
                         const metadata_3: thrift.TList = input.readListBegin();
                         const size_3: number = metadata_3.size;
                         for (let i_3: number = 0; i_3 < size_3; i_3++) {
-                            const value_18: Application.Application = Application.Application.read(input);
-                            value_17.push(value_18);
+                            const value_19: Application.Application = Application.Application.read(input);
+                            value_18.push(value_19);
                         }
                         input.readListEnd();
-                        _args.applications = value_17;
+                        _args.applications = value_18;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 13:
+                    if (fieldType === thrift.Thrift.Type.LIST) {
+                        const value_20: Array<Partition.Partition> = new Array<Partition.Partition>();
+                        const metadata_4: thrift.TList = input.readListBegin();
+                        const size_4: number = metadata_4.size;
+                        for (let i_4: number = 0; i_4 < size_4; i_4++) {
+                            const value_21: Partition.Partition = Partition.Partition.read(input);
+                            value_20.push(value_21);
+                        }
+                        input.readListEnd();
+                        _args.partitions = value_20;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 14:
+                    if (fieldType === thrift.Thrift.Type.BOOL) {
+                        const value_22: boolean = input.readBool();
+                        _args.accounting = value_22;
                     }
                     else {
                         input.skip(fieldType);

@@ -15,6 +15,7 @@ export * from "./ClusterSpec";
 export * from "./Node";
 export * from "./ClusterFailure";
 export * from "./Application";
+export * from "./Partition";
 export * from "./Cluster";
 export * from "./ClusterEvent";
 export * from "./ApplicationSpec";

@@ -40,6 +40,21 @@ export function slurmOutputPath(dir: string, file: string): string {
 
 export interface SbatchOptions {
   defaultPartition?: string;
+  /** Options every job of this cluster gets (an HPC system's --account), each a whole argv element. */
+  extra?: readonly string[];
+}
+
+/** What a site's jobs need besides the job itself (HPC systems we do not own). */
+export interface SiteScriptOptions {
+  /** Environment modules loaded before the job's own variables (`module load NAME`). */
+  modules?: readonly string[];
+  /** Site environment exported before the job's own (a job's variable of the same name wins). */
+  environment?: Readonly<Record<string, string>>;
+  /**
+   * Where the script records how the job ended ("<slurm id> exit <status> <start> <end>", or
+   * "signal 15" when Slurm stopped it), for sites whose accounting and job log we cannot read.
+   */
+  exitFile?: string;
 }
 
 /** Number of tasks and CPUs per task, per Airavata's parallelism types. */
@@ -83,6 +98,7 @@ export function sbatchArguments(job: BatchJob, script: string, options: SbatchOp
   if (spec.totalPhysicalMemory !== undefined) args.push(`--mem=${positive(spec.totalPhysicalMemory, 'totalPhysicalMemory')}`);
   const partition = spec.queueName ?? options.defaultPartition;
   if (partition !== undefined && partition !== '') args.push(`--partition=${partition}`);
+  args.push(...(options.extra ?? []));
   args.push(script);
   return args;
 }
@@ -91,11 +107,14 @@ export function sbatchArguments(job: BatchJob, script: string, options: SbatchOp
  * The batch script. Ends with `exit` of the program's status so Slurm records it: a program killed
  * by signal N exits the script with 128+N, which Slurm logs as ExitCode=128+N:0.
  */
-export function renderBatchScript(job: BatchJob): string {
+export function renderBatchScript(job: BatchJob, site: SiteScriptOptions = {}): string {
   assertJobId(job.jobId);
   const { command } = job.spec;
   if (command.length === 0 || command[0] === '') throw new JobRefusedError('the job has no program to run');
   const lines = ['#!/bin/bash', `# Airavata meta-scheduler job ${job.jobId}; Slurm options are sbatch arguments.`];
+  if (site.exitFile !== undefined) lines.push(...exitRecording(site.exitFile));
+  for (const name of site.modules ?? []) lines.push(`module load ${shellQuote(name)}`);
+  for (const [name, value] of Object.entries(site.environment ?? {})) lines.push(exportLine(name, value));
 
   const mpi = isMpi(job);
   if (job.spec.parallelism === 'OPENMP') {
@@ -106,8 +125,27 @@ export function renderBatchScript(job: BatchJob): string {
 
   const argv = command.map(shellQuote).join(' ');
   lines.push(mpi ? `mpirun -np "$SLURM_NTASKS" ${argv}` : argv);
-  lines.push('status=$?', 'exit "$status"', '');
+  lines.push('status=$?');
+  if (site.exitFile !== undefined) lines.push('ms_ended exit "$status"');
+  lines.push('exit "$status"', '');
   return lines.join('\n');
+}
+
+/**
+ * The start of a script that records its own end: a function writing the record atomically
+ * (temporary file, then rename, so a reader never sees half a line), and a trap for the SIGTERM
+ * Slurm sends on a cancel or at the time limit (the program gets it too; bash runs the trap once
+ * it has ended). A job killed outright (SIGKILL, a node lost) writes nothing: the monitor then
+ * reports it ended without a record.
+ */
+function exitRecording(exitFile: string): string[] {
+  const file = shellQuote(exitFile);
+  return [
+    `ms_exit_file=${file}`,
+    'ms_start=$(date +%s)',
+    'ms_ended() { printf \'%s %s %s %s %s\\n\' "$SLURM_JOB_ID" "$1" "$2" "$ms_start" "$(date +%s)" > "$ms_exit_file.tmp" && mv -f -- "$ms_exit_file.tmp" "$ms_exit_file"; }',
+    'trap \'ms_ended signal 15; exit 143\' TERM',
+  ];
 }
 
 function exportLine(name: string, value: string): string {

@@ -56,10 +56,15 @@ export function chooseStatus(
   live: SqueueEntry | undefined,
   ended: JobcompRecord | undefined,
 ): NativeJobStatus | undefined {
+  return chooseLiveOrEnded(jobId, live, ended ? statusFromJobcomp(jobId, ended) : undefined);
+}
+
+/** chooseStatus with the final status already read from wherever the cluster keeps it. */
+export function chooseLiveOrEnded(jobId: string, live: SqueueEntry | undefined, ended: NativeJobStatus | undefined): NativeJobStatus | undefined {
   if (live) {
     const word = slurmStateWord(live.state);
     const liveEnded = word === 'COMPLETING' || isEnded(mapSlurmState(word));
     if (!liveEnded || !ended) return statusFromSqueue(jobId, live);
   }
-  return ended ? statusFromJobcomp(jobId, ended) : undefined;
+  return ended;
 }

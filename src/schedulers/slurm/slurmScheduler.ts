@@ -10,9 +10,10 @@ import {
 import {
   encodeSubmitRecords, MKDIR_FAILED, parseSubmitLines, SUBMIT_MANY_AS_ACCOUNT, WRITE_FAILED, type SubmitRecord,
 } from './batchSubmit';
-import { JOB_NAME_PREFIX, renderBatchScript, sbatchArguments, scriptPath, slurmJobName } from './batchScript';
+import { JOB_NAME_PREFIX, renderBatchScript, sbatchArguments, scriptPath, slurmJobName, type SiteScriptOptions } from './batchScript';
+import { JobcompEnded, type EndedJobs } from './endedJobs';
 import { JobcompReader } from './jobcomp';
-import { chooseStatus } from './jobStatus';
+import { chooseLiveOrEnded } from './jobStatus';
 import { newMarker, parseSqueue, squeueArgv, type SqueueEntry } from './squeue';
 import { readOutputTails, type OutputTails } from './outputTails';
 
@@ -32,6 +33,18 @@ export interface SlurmSchedulerOptions {
   switchUser?: boolean;
   /** Timeout of each Slurm command, ms (60 s). */
   commandTimeoutMs?: number;
+  /** Where final states come from (default: the job completion log at jobcompLog). */
+  ended?: EndedJobs;
+  /** What a site's scripts need (modules, environment, the exit-status file per job). */
+  site?: Omit<SiteScriptOptions, 'exitFile'> & { exitFile?: (jobId: string) => string };
+  /** sbatch options every job gets (an HPC system's --account). */
+  sbatchExtra?: readonly string[];
+  /** Ask squeue for our account's jobs only (a shared site), not every user's. */
+  ownJobsOnly?: boolean;
+  /** The directory jobs live under when the site decides it (an HPC system's scratch). */
+  jobRoot?: string;
+  /** The partition for a job that names none, chosen per job (an HPC system's best fit); else defaultPartition. */
+  partitionFor?: (job: BatchJob) => string | undefined;
 }
 
 export class SlurmCommandError extends Error {
@@ -71,33 +84,45 @@ export function parseSbatchOutput(stdout: string): string {
 
 export class SlurmScheduler implements Scheduler {
   readonly name = 'Slurm';
+  readonly jobRoot?: string;
   private readonly runner: CommandRunner;
   private readonly log: Logger;
   private readonly defaultPartition?: string;
   private readonly switchUser: boolean;
   private readonly timeoutMs: number;
-  private readonly jobcomp: JobcompReader;
+  private readonly ended: EndedJobs;
+  private readonly options: SlurmSchedulerOptions;
 
   constructor(options: SlurmSchedulerOptions) {
+    this.options = options;
     this.runner = options.runner;
     this.log = options.log;
+    this.jobRoot = options.jobRoot;
     this.defaultPartition = options.defaultPartition;
     this.switchUser = options.switchUser ?? process.getuid?.() === 0;
     this.timeoutMs = options.commandTimeoutMs ?? 60_000;
-    this.jobcomp = new JobcompReader({
+    this.ended = options.ended ?? new JobcompEnded(new JobcompReader({
       runner: this.runner,
       log: this.log,
       path: options.jobcompLog ?? DEFAULT_JOBCOMP_LOG,
       keep: (record) => record.name.startsWith(JOB_NAME_PREFIX),
       timeoutMs: this.timeoutMs,
-    });
+    }));
+  }
+
+  /** The script and sbatch's arguments for one job; throws JobRefusedError for what cannot run. */
+  private render(job: BatchJob): { script: string; file: string; args: string[] } {
+    const { site } = this.options;
+    const script = renderBatchScript(job, site ? { ...site, exitFile: site.exitFile?.(job.jobId) } : {});
+    const file = scriptPath(job);
+    const defaultPartition = this.options.partitionFor?.(job) ?? this.defaultPartition;
+    const args = sbatchArguments(job, file, { defaultPartition, extra: this.options.sbatchExtra });
+    return { script, file, args };
   }
 
   async submit(job: BatchJob): Promise<string> {
     // Render and check everything before touching the disk or Slurm.
-    const script = renderBatchScript(job);
-    const file = scriptPath(job);
-    const args = sbatchArguments(job, file, { defaultPartition: this.defaultPartition });
+    const { script, file, args } = this.render(job);
     const result = await this.asAccount(job.account, ['sh', '-c', SUBMIT_AS_ACCOUNT, 'ms-submit', job.workingDir, file, ...args], script);
     return this.submitResult(job, result);
   }
@@ -129,11 +154,8 @@ export class SlurmScheduler implements Scheduler {
       }
       try {
         // Rendered and checked before anything touches the disk or Slurm, as in submit.
-        const scriptFile = scriptPath(job);
-        const record: SubmitRecord = {
-          jobId: job.jobId, workingDir: job.workingDir, scriptPath: scriptFile, script: renderBatchScript(job),
-          sbatchArgs: sbatchArguments(job, scriptFile, { defaultPartition: this.defaultPartition }),
-        };
+        const { script, file, args } = this.render(job);
+        const record: SubmitRecord = { jobId: job.jobId, workingDir: job.workingDir, scriptPath: file, script, sbatchArgs: args };
         // A value the framing cannot carry is the job's own.
         encodeSubmitRecords([record]);
         const group = byAccount.get(job.account) ?? [];
@@ -206,12 +228,8 @@ export class SlurmScheduler implements Scheduler {
     if (jobIds.length === 0) return found;
     const byName = new Map(jobIds.map((id) => [slurmJobName(id), id]));
     const live = await this.queryLive();
-    await this.jobcomp.refresh();
-    // Ended first, oldest to newest, then live ones over them: the latest job of a name wins.
-    for (const record of this.jobcomp.all()) {
-      const jobId = byName.get(record.name);
-      if (jobId !== undefined) found.set(jobId, record.nativeJobId);
-    }
+    // Ended first, then live ones over them: the latest job of a name wins.
+    for (const [jobId, nativeJobId] of await this.ended.found(jobIds)) found.set(jobId, nativeJobId);
     const liveSorted = [...live.values()].sort((a, b) => Number.parseInt(a.nativeJobId, 10) - Number.parseInt(b.nativeJobId, 10));
     for (const entry of liveSorted) {
       const jobId = byName.get(entry.name);
@@ -226,18 +244,14 @@ export class SlurmScheduler implements Scheduler {
     // tick), and waiting for one before the other doubled the tick. A job that ends while both
     // are read may be in neither; it is left out of this poll (nothing is concluded from a job
     // missing) and reported by the next one, its record being in the log by then.
-    const [live] = await Promise.all([this.queryLive(), this.jobcomp.refresh()]);
+    const [live] = await Promise.all([this.queryLive(), this.ended.refresh(jobs)]);
     const statuses: NativeJobStatus[] = [];
     for (const job of jobs) {
       // Both the id and the name must match: ids start again at 1 on a rebuilt cluster.
-      const name = slurmJobName(job.jobId);
       const entry = live.get(job.nativeJobId);
-      const record = this.jobcomp.get(job.nativeJobId);
-      const status = chooseStatus(
-        job.jobId,
-        entry?.name === name ? entry : undefined,
-        record?.name === name ? record : undefined,
-      );
+      const listed = entry?.name === slurmJobName(job.jobId) ? entry : undefined;
+      if (listed) this.ended.seen?.(job.jobId);
+      const status = chooseLiveOrEnded(job.jobId, listed, this.ended.status(job)) ?? this.ended.unaccounted?.(job);
       if (status) statuses.push(status);
     }
     return statuses;
@@ -257,7 +271,9 @@ export class SlurmScheduler implements Scheduler {
   /** Every live job (all users, all partitions) by native id; one squeue. */
   private async queryLive(): Promise<Map<string, SqueueEntry>> {
     const marker = newMarker();
-    const result = await this.runner.run(squeueArgv(marker), { timeoutMs: this.timeoutMs });
+    const argv = squeueArgv(marker);
+    // On a shared site, every user's jobs would be a long answer about nothing of ours.
+    const result = await this.runner.run(this.options.ownJobsOnly ? [...argv.filter((a) => a !== '--all'), '--me'] : argv, { timeoutMs: this.timeoutMs });
     // An error (slurmctld down) must not read as "no jobs": callers would think they all vanished.
     if (result.exitCode !== 0) throw new SlurmCommandError('squeue', result);
     return new Map(parseSqueue(result.stdout, marker).map((entry) => [entry.nativeJobId, entry]));
