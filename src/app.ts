@@ -32,6 +32,8 @@ import { nodeRunners } from './workflows/nodeRunners';
 import { defaultKinds } from './kinds/registry';
 import { defaultProviders } from './providers/registry';
 import { DriverAccess } from './workflows/clusterAccess';
+import { PilotWork } from './workflows/pilotWork';
+import { ProvisioningService } from './services/provisioningService';
 import { ClusterWorkflow, type ClusterWorkflowPayload } from './workflows/clusterWorkflow';
 import { JobWorkflows } from './workflows/jobWork';
 import { OrphanSweeper } from './workflows/orphanSweep';
@@ -130,13 +132,18 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       db, amqpUrl: config.amqpUrl, log: log.child({ component: 'events' }),
       kafkaRestUrl: config.kafkaRestUrl, kafkaTopic: config.kafkaTopic,
     });
+    const allocations = new AllocationStore();
+    const pilotWork = new PilotWork({
+      db, allocations, clusters, jobs, queue, access, log: log.child({ component: 'pilots' }), intervalMs: config.monitorIntervalMs,
+    });
+    const idempotency = new IdempotencyStore();
     const deps = {
       verifier,
       gatewayKeys,
       db,
-      allocations: new AllocationStore(),
+      provisioning: new ProvisioningService({ db, allocations, clusters, idempotency, queue }),
       clusters: new ClusterService({
-        db, clusters, applications, idempotency: new IdempotencyStore(), queue, localClusterGateways: config.localClusterGateways,
+        db, clusters, applications, idempotency, queue, localClusterGateways: config.localClusterGateways,
         providers, kinds,
       }),
       jobs: new JobService({ db, jobs, clusters, access, applications, jobRoot: config.jobRoot }),
@@ -152,6 +159,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       cluster_monitor: (payload) => jobWork.monitor(payloadField(payload, 'clusterId')),
       place_waiting: (payload) => jobWork.placeWaiting(payloadField(payload, 'gatewayId')),
       orphan_sweep: async () => { await sweeper.run(); },
+      pilot_work: (payload) => pilotWork.run(payloadField(payload, 'allocationId')),
     }, async (task, payload, error) => {
       if (task === 'cluster_workflow') await clusterWorkflow.giveUp(payload as ClusterWorkflowPayload, error);
       else if (task === 'job_dispatch') await jobWork.giveUpDispatch(payloadField(payload, 'jobId'), error);
@@ -159,7 +167,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       else if (task === 'orphan_sweep') await sweeper.schedule();
     });
     if (config.backgroundWorkers) {
-      await recoverWork({ db, clusters, jobs, queue, log });
+      await recoverWork({ db, clusters, jobs, queue, log, allocations });
       await sweeper.schedule(true);
     }
     // Every replica publishes; the outbox's drain lease lets one at a time.

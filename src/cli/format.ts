@@ -77,14 +77,19 @@ export function jobDetails(j: JobView): string {
 
 export function allocationTable(allocations: readonly AllocationView[]): string {
   if (allocations.length === 0) return 'no allocations';
-  return table(['ID', 'PROVIDER', 'STATE', 'NODES'], allocations.map((a) => [
-    a.allocationId, a.provider, a.state, String(a.nodes.length),
+  return table(['ID', 'PROVIDER', 'STATE', 'NODES', 'ENDS'], allocations.map((a) => [
+    a.allocationId, a.provider, a.state, String(a.nodes.length), a.endTime === undefined ? '-' : isoTime(a.endTime),
   ]));
 }
 
 export function allocationDetails(a: AllocationView): string {
   return [
-    fields([['allocation', a.allocationId], ['provider', a.provider], ['state', a.state], ['reason', a.stateReason]]),
+    fields([
+      ['allocation', a.allocationId], ['provider', a.provider], ['state', a.state], ['reason', a.stateReason],
+      ['HPC system', a.clusterId], ['Slurm job', a.nativeJobId], ['partition', a.partition],
+      ['wall time', a.wallTimeMinutes === undefined ? undefined : `${a.wallTimeMinutes} min`],
+      ['started', a.startTime === undefined ? undefined : isoTime(a.startTime)], ['ends', a.endTime === undefined ? undefined : isoTime(a.endTime)],
+    ]),
     a.nodes.length > 0 ? `nodes:\n${nodeTable(a.nodes)}` : 'nodes: none',
   ].join('\n');
 }

@@ -88,6 +88,12 @@ export interface AllocationView {
   state: string;
   stateReason?: string;
   nodes: NodeView[];
+  clusterId?: string;
+  nativeJobId?: string;
+  partition?: string;
+  wallTimeMinutes?: number;
+  startTime?: number;
+  endTime?: number;
 }
 
 export interface JobHandleView {
@@ -188,6 +194,12 @@ export function allocationView(allocation: ms.ResourceAllocation): AllocationVie
     state: allocation.state,
     stateReason: opt(allocation.stateReason),
     nodes: (allocation.nodes ?? []).map(nodeView),
+    clusterId: opt(allocation.clusterId),
+    nativeJobId: opt(allocation.nativeJobId),
+    partition: opt(allocation.partition),
+    wallTimeMinutes: opt(allocation.wallTimeMinutes),
+    startTime: num(allocation.startTime),
+    endTime: num(allocation.endTime),
   };
 }
 

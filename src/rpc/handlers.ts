@@ -9,7 +9,7 @@ import { validateId } from '../domain/validation';
 import type { ClusterService } from '../services/clusterService';
 import type { GatewayKeys } from '../services/gatewayKeys';
 import type { JobService } from '../services/jobService';
-import type { AllocationStore } from '../store/allocationStore';
+import type { ProvisioningService } from '../services/provisioningService';
 import type { Db } from '../store/db';
 import {
   fromInt64, toRawApplicationSpec, toRawClusterSpec, toRawJobSpec, toWireAllocation, toWireCluster, toWireClusterEvent, toWireJobHandle,
@@ -22,7 +22,7 @@ export interface HandlerDeps {
   gatewayKeys: GatewayKeys;
   jobs: JobService;
   clusters: ClusterService;
-  allocations: AllocationStore;
+  provisioning: ProvisioningService;
   db: Db;
 }
 
@@ -84,35 +84,28 @@ export function provisioningHandler(deps: HandlerDeps): ms.ProvisioningService.I
   return {
     getAPIVersion,
     provisionResources: async (token, request) => {
-      await auth(token);
-      const problems = [];
-      const provider = request ? ms.ProviderType[request.provider] : undefined;
-      if (!provider || !(PROVIDER_TYPES as readonly string[]).includes(provider)) {
-        problems.push({ field: 'request.provider', message: `unknown value ${request?.provider}` });
-      }
-      if (!request || !Number.isInteger(request.count) || request.count < 1) {
-        problems.push({ field: 'request.count', message: 'must be at least 1' });
-      }
-      if (problems.length > 0) throw new InvalidRequestError(problems);
-      throw new UnsupportedError('provisionResources', `no ${provider} provider adapter is available in this version`);
+      const caller = await auth(token);
+      if (!request) throw InvalidRequestError.of('request', 'is required');
+      return deps.provisioning.provision(caller, {
+        provider: ms.ProviderType[request.provider] ?? String(request.provider),
+        count: request.count,
+        ...(request.providerOptions ? { providerOptions: Object.fromEntries(request.providerOptions) } : {}),
+        ...(request.clientToken !== undefined ? { clientToken: request.clientToken } : {}),
+      });
     },
     getAllocation: async (token, allocationId) => {
       const caller = await auth(token);
       validateId('allocationId', allocationId);
-      const allocation = await deps.allocations.get(deps.db, caller.gatewayId, allocationId);
-      if (!allocation) throw new NotFoundError('allocation', allocationId);
-      return toWireAllocation(allocation);
+      return toWireAllocation(await deps.provisioning.get(caller, allocationId));
     },
     listAllocations: async (token) => {
       const caller = await auth(token);
-      return (await deps.allocations.list(deps.db, caller.gatewayId)).map(toWireAllocation);
+      return (await deps.provisioning.list(caller)).map(toWireAllocation);
     },
     releaseResources: async (token, allocationId) => {
       const caller = await auth(token);
       validateId('allocationId', allocationId);
-      const allocation = await deps.allocations.get(deps.db, caller.gatewayId, allocationId);
-      if (!allocation) throw new NotFoundError('allocation', allocationId);
-      throw new UnsupportedError('releaseResources', 'releasing allocations is not available in this version');
+      await deps.provisioning.release(caller, allocationId);
     },
   };
 }

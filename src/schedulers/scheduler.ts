@@ -12,6 +12,11 @@ export interface BatchJob {
   environment: Record<string, string>;
   /** The gateway's Unix account on the cluster: the job, its directory and its script belong to it. */
   account: string;
+  /**
+   * The live pilot (a placeholder job holding nodes) the job starts inside, as a job step, without
+   * queueing again. Only schedulers of sites with pilots take it.
+   */
+  pilot?: { allocationId: string; nativeJobId: string };
 }
 
 /** Where a job's output is, and whose it is: it is read as that account, never as root. */

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidRequestError, NotFoundError, UnsupportedError } from '../domain/errors';
 import { idempotencyConflict, requestFingerprint } from '../domain/idempotency';
-import { misfits, needsOf, place } from '../domain/placement';
+import { choosePilot, misfits, needsOf, place } from '../domain/placement';
 import { countWithinBudget, distinctIds, mebibytes, REPLY_BYTE_BUDGET } from '../domain/replyBudget';
 import { gatewayRoot, resolveWorkingDir } from '../domain/gatewayAccount';
 import { isLiveClusterState, isTerminalJobState } from '../domain/stateMachines';
@@ -64,7 +64,7 @@ export class JobService {
   async submit(caller: Caller, raw: RawJobSpec): Promise<JobHandle> {
     const spec = this.withWorkingDir(caller, await this.withApplication(caller, validateJobSpec(raw)));
     const { db, jobs } = this.deps;
-    const { clusterId, reason } = spec.clusterId !== undefined
+    const { clusterId, reason, allocationId } = spec.clusterId !== undefined
       ? await this.requireLiveCluster(caller, spec)
       : await this.choose(caller, spec);
     // The client token is the key, not part of the request it guards.
@@ -72,6 +72,7 @@ export class JobService {
     const jobId = randomUUID();
     const created = await this.inserts.run({
       jobId, gatewayId: caller.gatewayId, userName: caller.userName, spec, fingerprint: digest, now: this.now(), reason, clusterId,
+      ...(allocationId === undefined ? {} : { allocationId }),
     });
     if (created) return { jobId, clusterId, state: 'SUBMITTED' };
 
@@ -180,7 +181,7 @@ export class JobService {
   }
 
   /** A job sent to a named cluster: it must be the caller's, alive, and able to run the job. */
-  private async requireLiveCluster(caller: Caller, spec: JobSpec): Promise<{ clusterId: string; reason: string }> {
+  private async requireLiveCluster(caller: Caller, spec: JobSpec): Promise<{ clusterId: string; reason: string; allocationId?: string }> {
     const clusterId = spec.clusterId as string;
     const cluster = await this.deps.clusters.get(this.deps.db, caller.gatewayId, clusterId);
     if (!cluster) throw new NotFoundError('cluster', clusterId);
@@ -189,18 +190,27 @@ export class JobService {
     }
     if (cluster.state === 'READY') {
       const [capacity] = (await this.capacities.run(caller.gatewayId)).filter((c) => c.clusterId === clusterId);
-      const errors = capacity ? misfits(capacity, needsOf(spec)) : [];
+      const needs = needsOf(spec);
+      const errors = capacity ? misfits(capacity, needs) : [];
       if (errors.length > 0) throw new InvalidRequestError(errors);
+      // On an HPC system, a live pilot with room starts the job at once, without the site's queue.
+      const pilot = capacity ? choosePilot(capacity, needs, this.now()) : undefined;
+      if (pilot) {
+        return {
+          clusterId, allocationId: pilot.allocationId,
+          reason: `accepted for cluster ${cluster.name}: starts at once inside its live pilot ${pilot.allocationId} (no queue wait)`,
+        };
+      }
     }
     return { clusterId, reason: `accepted for cluster ${cluster.name} (${cluster.state})` };
   }
 
   /** The meta-scheduler's choice among the gateway's READY clusters (see domain/placement). */
-  private async choose(caller: Caller, spec: JobSpec): Promise<{ clusterId?: string; reason: string }> {
-    const placement = place(await this.capacities.run(caller.gatewayId), needsOf(spec));
+  private async choose(caller: Caller, spec: JobSpec): Promise<{ clusterId?: string; reason: string; allocationId?: string }> {
+    const placement = place(await this.capacities.run(caller.gatewayId), needsOf(spec), this.now());
     if (placement.kind === 'never') throw new InvalidRequestError(placement.errors);
     if (placement.kind === 'wait') return { reason: `accepted; ${placement.reason}` };
-    return { clusterId: placement.clusterId, reason: placement.reason };
+    return { clusterId: placement.clusterId, reason: placement.reason, ...(placement.allocationId ? { allocationId: placement.allocationId } : {}) };
   }
 }
 

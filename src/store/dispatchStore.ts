@@ -26,6 +26,10 @@ export interface ClaimedJob {
   workingDir?: string;
   /** 1 on the first dispatch; more means an earlier one started and may have reached the scheduler. */
   attempt: number;
+  /** The pilot placement chose, while it is live: the job starts inside it. */
+  pilot?: { allocationId: string; nativeJobId: string };
+  /** A pilot chose that ended before the job could start in it (the job goes to the site's queue). */
+  pilotGone?: string;
 }
 
 export interface DispatchRecord {
@@ -63,13 +67,20 @@ export class DispatchStore {
       UPDATE jobs j SET dispatch_attempts = j.dispatch_attempts + 1, dispatch_claimed_by = :processId, dispatch_claimed_at = :now
         FROM candidates c
        WHERE j.id = c.id AND ${CLAIMABLE}
-      RETURNING j.id, j.gateway_id, j.spec, j.working_dir, j.dispatch_attempts`, {
+      RETURNING j.id, j.gateway_id, j.spec, j.working_dir, j.dispatch_attempts, j.allocation_id,
+                (SELECT a.native_job_id FROM allocations a WHERE a.id = j.allocation_id AND a.state = 'ACTIVE') AS pilot_native_job_id`, {
       clusterId: request.clusterId, gatewayId: request.gatewayId, lead: request.leadJobId, limit: request.limit,
       processId: request.processId, now: request.now, staleBefore: request.staleBefore,
-    }) as { rows: { id: string; gateway_id: string; spec: JobSpec; working_dir: string | null; dispatch_attempts: number }[] };
+    }) as { rows: {
+      id: string; gateway_id: string; spec: JobSpec; working_dir: string | null; dispatch_attempts: number;
+      allocation_id: string | null; pilot_native_job_id: string | null;
+    }[] };
     return rows.map((row) => ({
       jobId: row.id, gatewayId: row.gateway_id, spec: row.spec, attempt: row.dispatch_attempts,
       ...(row.working_dir === null ? {} : { workingDir: row.working_dir }),
+      ...(row.allocation_id !== null && row.pilot_native_job_id !== null
+        ? { pilot: { allocationId: row.allocation_id, nativeJobId: row.pilot_native_job_id } } : {}),
+      ...(row.allocation_id !== null && row.pilot_native_job_id === null ? { pilotGone: row.allocation_id } : {}),
     }));
   }
 

@@ -36,6 +36,8 @@ export interface NewJob {
   reason: string;
   /** The cluster the job goes to, when known at submit: its dispatch is queued in the same statement. */
   clusterId?: string;
+  /** The live pilot (allocation) of that cluster the job starts inside. */
+  allocationId?: string;
 }
 
 /** A status to append, with the time it happened (which may precede now, e.g. a job's start). */
@@ -115,14 +117,15 @@ function insertSubmittedStatement(withEvents: boolean): NamedStatement {
     text: `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                               $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
-                              $15::text[])
+                              $15::text[], $17::text[])
            WITH ORDINALITY AS t(id, gateway_id, user_name, job_name, task_id, process_id, experiment_id, client_token,
-                                fingerprint, spec, cluster_id, placement_reason, working_dir, created_at, status_reason, position)),
+                                fingerprint, spec, cluster_id, placement_reason, working_dir, created_at, status_reason,
+                                allocation_id, position)),
        inserted AS (
          INSERT INTO jobs (id, gateway_id, user_name, job_name, task_id, process_id, experiment_id, client_token,
-                           fingerprint, spec, state, cluster_id, placement_reason, working_dir, created_at, updated_at)
+                           fingerprint, spec, state, cluster_id, placement_reason, working_dir, created_at, updated_at, allocation_id)
          SELECT id, gateway_id, user_name, job_name, task_id, process_id, experiment_id, client_token,
-                fingerprint, spec::jsonb, 'SUBMITTED', cluster_id, placement_reason, working_dir, created_at, created_at
+                fingerprint, spec::jsonb, 'SUBMITTED', cluster_id, placement_reason, working_dir, created_at, created_at, allocation_id
            FROM input ORDER BY position
          ON CONFLICT DO NOTHING
          RETURNING id, gateway_id, experiment_id, process_id, task_id, job_name, cluster_id, created_at),
@@ -212,7 +215,7 @@ export class JobStore {
       column((j) => j.spec.taskId ?? null), column((j) => j.spec.processId ?? null), column((j) => j.spec.experimentId ?? null),
       column((j) => j.spec.clientToken ?? null), column((j) => j.fingerprint), column((j) => JSON.stringify(j.spec)),
       column((j) => j.clusterId ?? null), column((j) => (j.clusterId ? j.reason : null)), column((j) => j.spec.workingDir ?? null),
-      column((j) => j.now), column((j) => j.reason), MAX_ATTEMPTS,
+      column((j) => j.now), column((j) => j.reason), MAX_ATTEMPTS, column((j) => j.allocationId ?? null),
     ]);
     return new Set(rows.map((row) => row.id));
   }
@@ -315,6 +318,13 @@ export class JobStore {
     return result.rows.map(toLive);
   }
 
+  /** Jobs placed in a pilot that have not ended (dispatched or not). */
+  async liveInAllocation(db: Queryable, allocationId: string): Promise<string[]> {
+    const rows = await db('jobs').select('id').where({ allocation_id: allocationId })
+      .whereIn('state', ['QUEUED', 'ACTIVE', 'SUSPENDED', 'UNKNOWN']) as { id: string }[];
+    return rows.map((row) => row.id);
+  }
+
   /**
    * Jobs of a cluster that changed (updated_at) at or after since, whatever their state: what a
    * monitor that already holds the cluster's live jobs needs to bring them up to date.
@@ -349,8 +359,8 @@ export class JobStore {
   }
 
   /** Gives a waiting job its cluster and queues its dispatch, in one transaction. */
-  async assignCluster(tx: Queryable, jobId: string, clusterId: string, reason: string, now: number): Promise<boolean> {
-    const updated = await tx('jobs').update({ cluster_id: clusterId, placement_reason: reason, updated_at: now })
+  async assignCluster(tx: Queryable, jobId: string, clusterId: string, reason: string, now: number, allocationId?: string): Promise<boolean> {
+    const updated = await tx('jobs').update({ cluster_id: clusterId, placement_reason: reason, updated_at: now, allocation_id: allocationId ?? null })
       .where({ id: jobId, state: 'SUBMITTED' }).whereNull('cluster_id');
     if (updated !== 1) return false;
     const dispatch = addJobSql('job_dispatch', { jobId }, { jobKey: `dispatch:${jobId}` });

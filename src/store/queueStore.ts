@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import type { Queryable } from './db';
 
-export type TaskName = 'cluster_workflow' | 'job_dispatch' | 'cluster_monitor' | 'place_waiting' | 'orphan_sweep';
+export type TaskName = 'cluster_workflow' | 'job_dispatch' | 'cluster_monitor' | 'place_waiting' | 'orphan_sweep' | 'pilot_work';
 
 export interface EnqueueOptions {
   /** At most one pending job per key; a newer add replaces a pending one. */
@@ -31,7 +31,7 @@ export const MAX_ATTEMPTS = 8;
  * graphile-worker run them one after another: one monitor tick per cluster at a time, one placement
  * pass per gateway at a time.
  */
-const SERIAL_PER_KEY: ReadonlySet<TaskName> = new Set<TaskName>(['cluster_monitor', 'place_waiting']);
+const SERIAL_PER_KEY: ReadonlySet<TaskName> = new Set<TaskName>(['cluster_monitor', 'place_waiting', 'pilot_work']);
 
 /** The named queue a job goes into: the caller's, or its key's for tasks serial per key. */
 export function queueNameOf(task: TaskName, options: EnqueueOptions): string | null {

@@ -126,6 +126,7 @@ export class BatchDispatcher {
         job: {
           jobId: claim.jobId, spec: claim.spec, workingDir: resolved.dir, account: gatewayAccount(claim.gatewayId).name,
           environment: jobEnvironment(app, claim.spec.environment),
+          ...(claim.pilot ? { pilot: claim.pilot } : {}),
         },
       });
     }

@@ -12,6 +12,8 @@ export type { NodeCapacityFact, VerifyResult } from '../kinds/kind';
 
 export interface ClusterAccess {
   scheduler(cluster: Cluster): Scheduler;
+  /** A command runner on the cluster's controller (an HPC system's login host). */
+  controllerRunner?(cluster: Cluster): CommandRunner;
   verify(cluster: Cluster): Promise<VerifyResult>;
   sshPrivateKey(cluster: Cluster): Promise<string | undefined>;
   /**
@@ -98,6 +100,10 @@ export class DriverAccess implements ClusterAccess {
       if (node.address === '' || node.address === 'localhost') continue;
       await this.options.forgetPin?.({ gatewayId: cluster.gatewayId, host: node.address, port: node.sshPort ?? 22 });
     }
+  }
+
+  controllerRunner(cluster: Cluster): CommandRunner {
+    return this.controller(cluster);
   }
 
   private controller(cluster: Cluster): CommandRunner {

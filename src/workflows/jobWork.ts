@@ -157,15 +157,18 @@ export class JobWorkflows {
     const capacity: ClusterCapacity[] = await clusters.readyCapacity(db, gatewayId);
     for (const job of waiting) {
       const needs = needsOf(job.spec);
-      const placement = place(capacity, needs);
+      const placement = place(capacity, needs, this.now());
       if (placement.kind === 'wait') return;
       if (placement.kind === 'never') {
         await this.end(job, 'FAILED', `no READY cluster could ever run it: ${placement.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
         continue;
       }
-      await db.transaction((tx) => jobs.assignCluster(tx, job.jobId, placement.clusterId, placement.reason, this.now()));
+      await db.transaction((tx) => jobs.assignCluster(tx, job.jobId, placement.clusterId, placement.reason, this.now(), placement.allocationId));
+      // Count the job where it went, so the next waiting job sees the room it left.
       const chosen = capacity.find((c) => c.clusterId === placement.clusterId);
-      if (chosen) chosen.busyCpus += needs.cpus;
+      const pilot = placement.allocationId ? chosen?.pilots?.find((p) => p.allocationId === placement.allocationId) : undefined;
+      if (pilot) pilot.busyCpus += needs.cpus;
+      else if (chosen) chosen.busyCpus += needs.cpus;
     }
     if (waiting.length === WAITING_BATCH) {
       await this.deps.queue.enqueue(db, 'place_waiting', { gatewayId }, { jobKey: `place:${gatewayId}` });

@@ -5,6 +5,7 @@
 // due (QueueStore.enqueueIfAbsent): it never queues a second run behind a running one nor touches a
 // job another replica holds.
 import type { Logger } from '../log';
+import type { AllocationStore } from '../store/allocationStore';
 import type { ClusterStore } from '../store/clusterStore';
 import type { Db } from '../store/db';
 import type { JobStore } from '../store/jobStore';
@@ -17,10 +18,15 @@ export interface RecoveryDeps {
   jobs: JobStore;
   queue: QueueStore;
   log: Logger;
+  /** Pilots still live are watched again. */
+  allocations?: AllocationStore;
 }
 
 export async function recoverWork(deps: RecoveryDeps): Promise<void> {
-  const { db, clusters, jobs, queue, log } = deps;
+  const { db, clusters, jobs, queue, log, allocations } = deps;
+  for (const allocationId of (await allocations?.liveIds(db)) ?? []) {
+    await queue.enqueueIfAbsent(db, 'pilot_work', { allocationId }, { jobKey: `pilot:${allocationId}` });
+  }
   const building = await clusters.inProgress(db);
   for (const cluster of building) {
     if (cluster.state === 'SCALING') {

@@ -27,7 +27,7 @@ describe('WorkQueue', () => {
       connectionString: database.url, db: database.db, queue, log: createLogger('silent'), concurrency: 2, staleAfterMs: 3000, heartbeatMs: 500,
     });
     await workQueue.migrate();
-    await workQueue.start({ cluster_workflow: clusterWorkflow, job_dispatch: async () => {}, cluster_monitor: async () => {}, place_waiting: async () => {}, orphan_sweep: async () => {} });
+    await workQueue.start({ cluster_workflow: clusterWorkflow, job_dispatch: async () => {}, cluster_monitor: async () => {}, place_waiting: async () => {}, orphan_sweep: async () => {}, pilot_work: async () => {} });
   };
 
   it('keeps a long task of a live process to itself: it runs once, its workers beat', async () => {
@@ -77,7 +77,7 @@ describe('WorkQueue', () => {
     try {
       for (const replica of replicas) {
         await replica.migrate();
-        await replica.start({ cluster_workflow: async () => {}, job_dispatch: async () => {}, cluster_monitor: monitor, place_waiting: async () => {}, orphan_sweep: async () => {} });
+        await replica.start({ cluster_workflow: async () => {}, job_dispatch: async () => {}, cluster_monitor: monitor, place_waiting: async () => {}, orphan_sweep: async () => {}, pilot_work: async () => {} });
       }
       await queue.enqueue(database.db, 'cluster_monitor', { clusterId: 'c1' }, { jobKey: 'monitor:c1' });
       for (let i = 0; i < 40 && running === 0; i += 1) await sleep(50);

@@ -143,7 +143,9 @@ function exitRecording(exitFile: string): string[] {
   return [
     `ms_exit_file=${file}`,
     'ms_start=$(date +%s)',
-    'ms_ended() { printf \'%s %s %s %s %s\\n\' "$SLURM_JOB_ID" "$1" "$2" "$ms_start" "$(date +%s)" > "$ms_exit_file.tmp" && mv -f -- "$ms_exit_file.tmp" "$ms_exit_file"; }',
+    // Inside a pilot the job is a step: its record names the step ("pilot.step"), not the pilot.
+    'ms_id=$SLURM_JOB_ID; if [ -n "${MS_IN_PILOT:-}" ]; then ms_id=$SLURM_JOB_ID.$SLURM_STEP_ID; fi',
+    'ms_ended() { printf \'%s %s %s %s %s\\n\' "$ms_id" "$1" "$2" "$ms_start" "$(date +%s)" > "$ms_exit_file.tmp" && mv -f -- "$ms_exit_file.tmp" "$ms_exit_file"; }',
     'trap \'ms_ended signal 15; exit 143\' TERM',
   ];
 }

@@ -42,7 +42,7 @@ export interface ExitRecord {
 }
 
 export function parseExitRecord(line: string): ExitRecord | undefined {
-  const m = /^(\d+(?:_\d+)?) (exit|signal) (\d{1,3}) (\d+) (\d+)$/.exec(line.trim());
+  const m = /^(\d+(?:_\d+|\.\d+)?) (exit|signal) (\d{1,3}) (\d+) (\d+)$/.exec(line.trim());
   if (!m) return undefined;
   return { nativeJobId: m[1], how: m[2] as 'exit' | 'signal', code: Number(m[3]), startTime: Number(m[4]) * 1000, endTime: Number(m[5]) * 1000 };
 }
@@ -50,9 +50,12 @@ export function parseExitRecord(line: string): ExitRecord | undefined {
 export function statusFromExitRecord(jobId: string, record: ExitRecord): NativeJobStatus {
   const times = { startTime: record.startTime, endTime: record.endTime };
   if (record.how === 'signal') {
+    const why = record.nativeJobId.includes('.')
+      ? 'its pilot ended (wall time or release) or its own time limit, or a cancel at the site'
+      : 'its time limit, or a cancel at the site (the site keeps no accounting to say which)';
     return {
       jobId, nativeJobId: record.nativeJobId, state: 'FAILED', nativeState: 'SIGTERM', exitCode: 128 + record.code, ...times,
-      reason: 'stopped by Slurm with SIGTERM: its time limit, or a cancel at the site (the site keeps no accounting to say which)',
+      reason: `stopped by Slurm with SIGTERM: ${why}`,
     };
   }
   if (record.code === 0) return { jobId, nativeJobId: record.nativeJobId, state: 'COMPLETE', nativeState: 'COMPLETED', exitCode: 0, ...times };

@@ -15,6 +15,7 @@ import { JobcompEnded, type EndedJobs } from './endedJobs';
 import { JobcompReader } from './jobcomp';
 import { chooseLiveOrEnded } from './jobStatus';
 import { newMarker, parseSqueue, squeueArgv, type SqueueEntry } from './squeue';
+import { LAUNCH_STEP, STEP_NOT_SEEN, STEP_SRUN_FAILED, stepArguments } from './stepLaunch';
 import { readOutputTails, type OutputTails } from './outputTails';
 
 export const DEFAULT_JOBCOMP_LOG = '/var/log/slurm/jobcomp.log';
@@ -69,8 +70,8 @@ const SUBMIT_AS_ACCOUNT = 'mkdir -p -- "$1" || exit 90; cat > "$2" || exit 91; s
 /** A Unix account name as gatewayAccount makes them; never an option or root. */
 const ACCOUNT = /^[a-z_][a-z0-9_-]{0,31}$/;
 
-/** Native ids we hand to scancel: a job or an array task, nothing that could read as an option. */
-const NATIVE_ID = /^\d+(_\d+)?$/;
+/** Native ids we hand to scancel: a job, an array task or a job step, nothing that could read as an option. */
+const NATIVE_ID = /^\d+(_\d+|\.\d+)?$/;
 
 /** scancel's words for a job that has already ended or been purged: not an error for us. */
 const ALREADY_GONE = /Invalid job id specified|already completing or completed|Job has already finished/i;
@@ -167,7 +168,11 @@ export class SlurmScheduler implements Scheduler {
       }
     }
     await Promise.all([...byAccount].map(async ([account, group]) => {
-      for (const outcome of await this.submitGroup(account, group)) outcomes.set(outcome.jobId, outcome);
+      // Jobs placed in a live pilot start there as steps; the rest go to the queue in one program.
+      const queued = group.filter((g) => !g.job.pilot);
+      const inPilots = group.filter((g) => g.job.pilot);
+      if (queued.length > 0) for (const outcome of await this.submitGroup(account, queued)) outcomes.set(outcome.jobId, outcome);
+      await Promise.all(inPilots.map(async ({ job, record }) => outcomes.set(job.jobId, await this.launchStep(job, record))));
     }));
     return jobs.map((job) => outcomes.get(job.jobId) ?? {
       kind: 'failed', jobId: job.jobId, error: new Error(`job ${job.jobId} got no outcome`),
@@ -202,6 +207,30 @@ export class SlurmScheduler implements Scheduler {
     });
   }
 
+  /** One job as a step of its pilot (see stepLaunch): its native id is the step's, "pilot.step". */
+  private async launchStep(job: BatchJob, record: SubmitRecord): Promise<SubmitOutcome> {
+    try {
+      const args = stepArguments(job, record.scriptPath);
+      const result = await this.asAccount(job.account,
+        ['bash', '-c', LAUNCH_STEP, 'ms-step', record.workingDir, record.scriptPath, job.pilot?.nativeJobId ?? '', slurmJobName(job.jobId), ...args],
+        record.script, this.timeoutMs + 30_000);
+      const said = result.stderr.trim().slice(0, 800);
+      if (result.exitCode === MKDIR_FAILED) throw new JobRefusedError(`cannot create the working directory as ${job.account}: ${said}`);
+      if (result.exitCode === WRITE_FAILED) throw new JobRefusedError(`cannot write the batch script as ${job.account}: ${said}`);
+      // srun refusing at once (the pilot ended meanwhile) or no step seen: retried, and searched for first.
+      if (result.exitCode === STEP_SRUN_FAILED || result.exitCode === STEP_NOT_SEEN || result.exitCode !== 0) {
+        return { kind: 'failed', jobId: job.jobId, error: new SlurmCommandError('srun (pilot step)', result) };
+      }
+      const stepId = result.stdout.trim().split('\n')[0] ?? '';
+      if (!/^\d+\.\d+$/.test(stepId)) return { kind: 'failed', jobId: job.jobId, error: new Error(`the step launcher printed no step id: ${JSON.stringify(stepId.slice(0, 100))}`) };
+      this.log.info({ jobId: job.jobId, nativeJobId: stepId, pilot: job.pilot?.allocationId }, 'started inside a pilot');
+      return { kind: 'submitted', jobId: job.jobId, nativeJobId: stepId };
+    } catch (error) {
+      if (error instanceof JobRefusedError) return { kind: 'refused', jobId: job.jobId, error };
+      return { kind: 'failed', jobId: job.jobId, error: error instanceof Error ? error : new Error(String(error)) };
+    }
+  }
+
   async outputTails(job: JobOutput, maxBytes: number): Promise<{ stdOut?: string; stdErr?: string }> {
     const tail = async (name: string): Promise<string | undefined> => {
       const result = await this.asAccount(job.account, ['tail', '-c', String(maxBytes), '--', `${job.workingDir}/${name}`]);
@@ -227,7 +256,7 @@ export class SlurmScheduler implements Scheduler {
     const found = new Map<string, string>();
     if (jobIds.length === 0) return found;
     const byName = new Map(jobIds.map((id) => [slurmJobName(id), id]));
-    const live = await this.queryLive();
+    const live = await this.queryLive(this.options.ownJobsOnly === true);
     // Ended first, then live ones over them: the latest job of a name wins.
     for (const [jobId, nativeJobId] of await this.ended.found(jobIds)) found.set(jobId, nativeJobId);
     const liveSorted = [...live.values()].sort((a, b) => Number.parseInt(a.nativeJobId, 10) - Number.parseInt(b.nativeJobId, 10));
@@ -244,7 +273,8 @@ export class SlurmScheduler implements Scheduler {
     // tick), and waiting for one before the other doubled the tick. A job that ends while both
     // are read may be in neither; it is left out of this poll (nothing is concluded from a job
     // missing) and reported by the next one, its record being in the log by then.
-    const [live] = await Promise.all([this.queryLive(), this.ended.refresh(jobs)]);
+    const steps = jobs.some((job) => job.nativeJobId.includes('.'));
+    const [live] = await Promise.all([this.queryLive(steps), this.ended.refresh(jobs)]);
     const statuses: NativeJobStatus[] = [];
     for (const job of jobs) {
       // Both the id and the name must match: ids start again at 1 on a rebuilt cluster.
@@ -268,14 +298,23 @@ export class SlurmScheduler implements Scheduler {
     throw new SlurmCommandError('scancel', result);
   }
 
-  /** Every live job (all users, all partitions) by native id; one squeue. */
-  private async queryLive(): Promise<Map<string, SqueueEntry>> {
+  /**
+   * Every live job (all users, all partitions; on a shared site our account's only) by native id;
+   * one squeue. With steps, also the running steps of our pilots (id "pilot.step"), one more squeue.
+   */
+  private async queryLive(steps = false): Promise<Map<string, SqueueEntry>> {
     const marker = newMarker();
     const argv = squeueArgv(marker);
     // On a shared site, every user's jobs would be a long answer about nothing of ours.
-    const result = await this.runner.run(this.options.ownJobsOnly ? [...argv.filter((a) => a !== '--all'), '--me'] : argv, { timeoutMs: this.timeoutMs });
+    const jobsArgv = this.options.ownJobsOnly ? [...argv.filter((a) => a !== '--all'), '--me'] : argv;
+    const [result, stepResult] = await Promise.all([
+      this.runner.run(jobsArgv, { timeoutMs: this.timeoutMs }),
+      steps ? this.runner.run(['squeue', '--noheader', '--steps', '--me', `--format=${marker}|%i|RUNNING|None|%S|%j`], { timeoutMs: this.timeoutMs }) : undefined,
+    ]);
     // An error (slurmctld down) must not read as "no jobs": callers would think they all vanished.
     if (result.exitCode !== 0) throw new SlurmCommandError('squeue', result);
-    return new Map(parseSqueue(result.stdout, marker).map((entry) => [entry.nativeJobId, entry]));
+    if (stepResult && stepResult.exitCode !== 0) throw new SlurmCommandError('squeue --steps', stepResult);
+    const entries = [...parseSqueue(result.stdout, marker), ...(stepResult ? parseSqueue(stepResult.stdout, marker) : [])];
+    return new Map(entries.map((entry) => [entry.nativeJobId, entry]));
   }
 }

@@ -36,7 +36,8 @@ export function parseSqueue(stdout: string, marker: string): SqueueEntry[] {
     const parts = record.split('|');
     if (parts.length < 5) continue;
     const [nativeJobId, state, reason, startTime, ...nameParts] = parts;
-    if (!/^\d+(_\d+)?$/.test(nativeJobId)) continue;
+    // A job, an array task, or a step ("job.step") when steps were asked for.
+    if (!/^\d+(_\d+|\.\d+)?$/.test(nativeJobId)) continue;
     entries.push({ nativeJobId, state, reason, startTime, name: nameParts.join('|') });
   }
   return entries;
