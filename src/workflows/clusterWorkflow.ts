@@ -361,7 +361,11 @@ export class ClusterWorkflow {
 
   /** READY needs proof: the kind's check on the controller (Slurm: every node idle, a test job on each). */
   private async verify(cluster: Cluster): Promise<void> {
-    const probe = await this.deps.access.verify(cluster);
+    const probe = await this.deps.access.verify(cluster).catch((error: unknown) => {
+      // A refused key or a changed host key needs someone to look: no retry can change it.
+      if (error instanceof SshCommandError && !error.transient) throw new StepFailed([this.failure('verify', error.message)]);
+      throw error;
+    });
     if (probe.failures.length > 0) {
       throw new StepFailed(probe.failures.map((f) => this.failure('verify', f.message, f.host)));
     }

@@ -164,3 +164,11 @@ export function killSiteSessions(user: string = SITE_USER): number {
   }
   return result.stdout.split('\n').filter((line) => line.includes('killed')).length;
 }
+
+/** Gives a site machine a new SSH host key (a reinstalled login node); open sessions keep running. */
+export function rekeySiteHost(host: SiteHost): void {
+  const result = spawnSync(HOST_HELPER, ['rekey', host], {
+    encoding: 'utf8', env: { ...process.env, MS_TEST_BRIDGE: SITE_BRIDGE, MS_TEST_NET: SITE_NET },
+  });
+  if (result.status !== 0) throw new Error(`cannot rekey ${host}: ${result.stderr.trim()}`);
+}

@@ -74,6 +74,7 @@ export class SiteSlurmDriver implements ClusterKindDriver {
       ownJobsOnly: true,
       jobRoot: siteJobRoot(options),
       ended,
+      cancelMarker: (nativeJobId) => ended.cancelMarker(nativeJobId),
       // The partition placement judged the job by: the best fit among the proven ones.
       partitionFor: (job) => (cluster.site
         ? choosePartition({ clusterId: cluster.clusterId, name: cluster.name, kind: cluster.kind, nodes: [], busyCpus: 0, partitions: cluster.site.partitions }, needsOf(job.spec))?.name

@@ -16,6 +16,8 @@ import { statusFromJobcomp } from './jobStatus';
 const READ_EXIT_FILES = 'for f; do if [ -f "$f" ]; then printf "+%s\\n" "$(head -n 1 -- "$f" | head -c 300)"; else echo -; fi; done';
 /** Paths per process: well inside what one remote command line may hold. */
 const FILES_PER_CALL = 300;
+/** How long a pilot step's SIGTERM record waits for the pilot's own account of its end. */
+const STEP_STOPPED_GRACE_MS = 20_000;
 /** sacct's fields, "|"-separated (-P); the name last, as it may hold "|". */
 const SACCT_FIELDS = 'JobID,State,ExitCode,Start,End,JobName';
 
@@ -82,6 +84,9 @@ export function parseSacct(stdout: string): JobcompRecord[] {
 export class SiteEnded implements EndedJobs {
   private readonly statuses = new Map<string, NativeJobStatus>();
   private readonly missingSince = new Map<string, number>();
+  private readonly stoppedSince = new Map<string, number>();
+  /** Jobs our cancel reached that have no exit record (cancelled while waiting). */
+  private readonly pendingCancels = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly options: SiteEndedOptions) {
@@ -92,11 +97,21 @@ export class SiteEnded implements EndedJobs {
     return path.posix.join(this.options.statusDir, `${jobId}.exit`);
   }
 
+  /**
+   * Left by our own cancel before scancel: without accounting, a SIGTERM record cannot tell a
+   * cancel from the time limit, and a job cancelled while it waited leaves no record at all.
+   */
+  cancelMarker(nativeJobId: string): string {
+    return path.posix.join(this.options.statusDir, `${nativeJobId}.cancelled`);
+  }
+
   async refresh(jobs: readonly TrackedJob[]): Promise<void> {
     // What is kept is only for jobs still watched: the monitor stops asking once a job has ended.
     const watched = new Set(jobs.map((job) => job.jobId));
     for (const jobId of this.statuses.keys()) if (!watched.has(jobId)) this.statuses.delete(jobId);
     for (const jobId of this.missingSince.keys()) if (!watched.has(jobId)) this.missingSince.delete(jobId);
+    for (const jobId of this.stoppedSince.keys()) if (!watched.has(jobId)) this.stoppedSince.delete(jobId);
+    this.pendingCancels.clear();
     const unknown = jobs.filter((job) => !this.statuses.has(job.jobId));
     if (unknown.length === 0) return;
     if (this.options.accounting) await this.readSacct(unknown);
@@ -105,7 +120,16 @@ export class SiteEnded implements EndedJobs {
 
   status(job: TrackedJob): NativeJobStatus | undefined {
     const status = this.statuses.get(job.jobId);
-    return status?.nativeJobId === job.nativeJobId ? status : undefined;
+    if (status?.nativeJobId !== job.nativeJobId) return undefined;
+    // A step stopped by Slurm most likely went with its pilot: the pilot's watch says so with the
+    // exact reason (released, wall time); this record speaks only if the pilot's watch did not.
+    if (status.nativeState === 'SIGTERM' && job.nativeJobId.includes('.')) {
+      const now = this.now();
+      const since = this.stoppedSince.get(job.jobId) ?? now;
+      this.stoppedSince.set(job.jobId, since);
+      if (now - since < STEP_STOPPED_GRACE_MS) return undefined;
+    }
+    return status;
   }
 
   async found(jobIds: readonly string[]): Promise<Map<string, string>> {
@@ -128,6 +152,13 @@ export class SiteEnded implements EndedJobs {
    * the queue on a shared file system) it is reported FAILED with what is known.
    */
   unaccounted(job: TrackedJob): NativeJobStatus | undefined {
+    // A record is there, only held back (see status): not lost.
+    if (this.statuses.has(job.jobId)) return undefined;
+    // We cancelled it and it never wrote a record: it was cancelled before it started.
+    if (this.pendingCancels.has(job.jobId)) {
+      this.pendingCancels.delete(job.jobId);
+      return { jobId: job.jobId, nativeJobId: job.nativeJobId, state: 'CANCELED', nativeState: 'CANCELLED', reason: 'cancelled on request before it started' };
+    }
     const now = this.now();
     const since = this.missingSince.get(job.jobId);
     if (since === undefined) {
@@ -166,28 +197,38 @@ export class SiteEnded implements EndedJobs {
   }
 
   private async readExitFiles(jobs: readonly TrackedJob[]): Promise<void> {
-    const records = await this.readRecords(jobs.map((job) => job.jobId));
+    const files = await this.readLines(jobs.flatMap((job) => [this.exitFile(job.jobId), this.cancelMarker(job.nativeJobId)]));
     jobs.forEach((job, i) => {
-      const record = records[i];
-      if (record && record.nativeJobId === job.nativeJobId) this.statuses.set(job.jobId, statusFromExitRecord(job.jobId, record));
+      const line = files[2 * i];
+      const record = line === undefined ? undefined : parseExitRecord(line);
+      const cancelled = files[2 * i + 1] !== undefined;
+      if (record && record.nativeJobId === job.nativeJobId) {
+        const status = statusFromExitRecord(job.jobId, record);
+        // Stopped by our own cancel: CANCELED, as the caller asked (not a time limit).
+        this.statuses.set(job.jobId, cancelled && record.how === 'signal'
+          ? { ...status, state: 'CANCELED', nativeState: 'CANCELLED', reason: 'cancelled on request (scancel)' } : status);
+      } else if (cancelled) {
+        this.pendingCancels.add(job.jobId);
+      }
     });
   }
 
   /** Each job's exit record, in order; undefined where there is none (yet). */
   private async readRecords(jobIds: readonly string[]): Promise<(ExitRecord | undefined)[]> {
-    const records: (ExitRecord | undefined)[] = [];
-    for (let from = 0; from < jobIds.length; from += FILES_PER_CALL) {
-      const chunk = jobIds.slice(from, from + FILES_PER_CALL);
-      const result = await this.options.runner.run(['sh', '-c', READ_EXIT_FILES, 'ms-exit', ...chunk.map((id) => this.exitFile(id))], {
-        timeoutMs: this.options.timeoutMs,
-      });
+    const lines = await this.readLines(jobIds.map((id) => this.exitFile(id)));
+    return lines.map((line) => (line === undefined ? undefined : parseExitRecord(line)));
+  }
+
+  /** The first line of each file, in order; undefined for a file that is not there. */
+  private async readLines(files: readonly string[]): Promise<(string | undefined)[]> {
+    const lines: (string | undefined)[] = [];
+    for (let from = 0; from < files.length; from += FILES_PER_CALL) {
+      const chunk = files.slice(from, from + FILES_PER_CALL);
+      const result = await this.options.runner.run(['sh', '-c', READ_EXIT_FILES, 'ms-exit', ...chunk], { timeoutMs: this.options.timeoutMs });
       if (result.exitCode !== 0) throw new Error(`reading exit-status files failed (exit ${result.exitCode}): ${result.stderr.trim().slice(0, 300)}`);
-      const lines = result.stdout.split('\n');
-      chunk.forEach((_, i) => {
-        const line = lines[i];
-        records.push(line?.startsWith('+') ? parseExitRecord(line.slice(1)) : undefined);
-      });
+      const out = result.stdout.split('\n');
+      chunk.forEach((_, i) => lines.push(out[i]?.startsWith('+') ? out[i].slice(1) : undefined));
     }
-    return records;
+    return lines;
   }
 }

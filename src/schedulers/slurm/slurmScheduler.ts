@@ -44,6 +44,8 @@ export interface SlurmSchedulerOptions {
   ownJobsOnly?: boolean;
   /** The directory jobs live under when the site decides it (an HPC system's scratch). */
   jobRoot?: string;
+  /** A file our cancel leaves before scancel (sites without accounting: see SiteEnded.cancelMarker). */
+  cancelMarker?: (nativeJobId: string) => string;
   /** The partition for a job that names none, chosen per job (an HPC system's best fit); else defaultPartition. */
   partitionFor?: (job: BatchJob) => string | undefined;
 }
@@ -289,6 +291,11 @@ export class SlurmScheduler implements Scheduler {
 
   async cancel(nativeJobId: string): Promise<void> {
     if (!NATIVE_ID.test(nativeJobId)) throw new Error(`not a Slurm job id: ${JSON.stringify(nativeJobId)}`);
+    const marker = this.options.cancelMarker?.(nativeJobId);
+    if (marker !== undefined) {
+      const marked = await this.runner.run(['touch', '--', marker], { timeoutMs: this.timeoutMs });
+      if (marked.exitCode !== 0) throw new SlurmCommandError('touch (cancel marker)', marked);
+    }
     const result = await this.runner.run(['scancel', nativeJobId], { timeoutMs: this.timeoutMs });
     if (result.exitCode === 0) return;
     if (ALREADY_GONE.test(result.stderr)) {
