@@ -33,6 +33,11 @@ export function clusterDetails(c: ClusterView): string {
     ['updated', isoTime(c.updatedAt)],
   ])];
   parts.push(c.nodes.length > 0 ? `nodes:\n${nodeTable(c.nodes)}` : 'nodes: none');
+  if (c.partitions && c.partitions.length > 0) {
+    parts.push(`partitions (final states from ${c.accounting ? 'sacct' : 'exit records'}):\n${table(['  NAME', 'NODES', 'CPUS/NODE', 'MB/NODE', 'MAXTIME'], c.partitions.map((p) => [
+      `  ${p.name}`, String(p.nodes), String(p.cpusPerNode), String(p.memoryMbPerNode), p.maxTimeMinutes === undefined ? 'unlimited' : `${p.maxTimeMinutes} min`,
+    ]))}`);
+  }
   if (c.applications.length > 0) {
     parts.push(`applications:\n${table(['  NAME', 'VERSION', 'STATE', 'PREFIX', 'REASON'], c.applications.map((a) => [
       `  ${a.name}`, a.version ?? '-', a.state, a.prefix ?? '-', a.stateReason ?? '',

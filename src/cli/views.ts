@@ -54,6 +54,9 @@ export interface ClusterView {
   nodes: NodeView[];
   failures: FailureView[];
   applications: ApplicationView[];
+  /** HPC systems: each partition as proven at registration. */
+  partitions?: { name: string; nodes: number; cpusPerNode: number; memoryMbPerNode: number; maxTimeMinutes?: number }[];
+  accounting?: boolean;
   createdAt?: number;
   updatedAt?: number;
 }
@@ -138,6 +141,12 @@ export function clusterView(cluster: ms.Cluster): ClusterView {
       stateReason: opt(app.stateReason),
       prefix: opt(app.prefix),
     })),
+    ...(cluster.partitions ? {
+      partitions: cluster.partitions.map((p) => ({
+        name: p.name, nodes: p.nodes, cpusPerNode: p.cpusPerNode, memoryMbPerNode: p.memoryMbPerNode, maxTimeMinutes: opt(p.maxTimeMinutes),
+      })),
+    } : {}),
+    ...(cluster.accounting === undefined || cluster.accounting === null ? {} : { accounting: cluster.accounting }),
     createdAt: num(cluster.createdAt),
     updatedAt: num(cluster.updatedAt),
   };
