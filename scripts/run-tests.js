@@ -3,21 +3,22 @@
 // each lane one file at a time (jest --runInBand).
 //   - main:  everything else. Several of its files build clusters on this machine's one Slurm, the
 //            benchmarks measure: they must not overlap.
-//   - cloud: the EC2 and OpenStack files. Their clusters live on test hosts of their own bridges
-//            (msbr5 to msbr8); EC2 is an in-process AWS double, OpenStack the real test cloud of
-//            scripts/openstack-test-cloud. Nothing on this machine's Slurm; most of their time is
-//            spent waiting on servers and playbooks.
-// Two lanes, not more: the machine has 2 cores, and a third lane (tried) made every lane slower and
-// the tests that wait on playbooks time out.
-// The main lane starts at once. The cloud lane first runs `scripts/openstack-test-cloud up` (minutes
-// the first time: it installs and migrates; seconds when the cloud is already up) and starts jest
-// only when that succeeded; when it fails, the lane fails with the script's message. (npm's pretest,
-// scripts/bootstrap, has finished its apt-get by then; the script's own apt-get waits for dpkg's
-// lock anyway.) When both lanes are done, `scripts/openstack-test-cloud down` stops the cloud, unless
-// KEEP_TEST_CLOUD=1 (the next run then finds it up).
-// Each lane has its own jest process (and its own Postgres when DATABASE_URL is unset). Every line
+//   - cloud: files whose clusters live on test machines of their own bridges, never on this
+//            machine's Slurm, and that spend most of their time waiting on servers and playbooks:
+//            first EC2 (an in-process AWS double) and the HPC site (scripts/test-hpc-site, its
+//            own Slurm on its own machines), while `scripts/openstack-test-cloud up` brings the real test
+//            cloud up beside them (minutes the first time: it installs and migrates; seconds when
+//            it is up already); then the OpenStack files, once it is up. When `up` fails, the
+//            OpenStack part fails with the script's message (the rest of the lane still runs).
+// Two lanes, not more: the machine has 2 cores, and a third lane of its own for OpenStack (tried)
+// made every lane slower and the tests that wait on playbooks time out. The cloud's `up` overlaps
+// only the first part of the cloud lane. (npm's pretest, scripts/bootstrap, has finished its
+// apt-get by then; the script's own apt-get waits for dpkg's lock anyway.) When both lanes are done,
+// `scripts/openstack-test-cloud down` stops the cloud, unless KEEP_TEST_CLOUD=1 (the next run then
+// finds it up).
+// Each jest run has its own process (and its own Postgres when DATABASE_URL is unset). Every line
 // is prefixed with its lane; the run fails when a lane or the cloud's stop fails. Extra arguments
-// go to both jest runs.
+// go to every jest run.
 'use strict';
 const { spawn } = require('node:child_process');
 const path = require('node:path');
@@ -29,11 +30,21 @@ const TEST_CLOUD = path.join(ROOT, 'scripts', 'openstack-test-cloud');
 const EC2 = 'test/integration/(ec2[A-Za-z]*|awsDouble|cloudWorkflow|benchProvision)\\.test\\.ts$';
 const OPENSTACK = 'test/integration/openstack[A-Za-z0-9]*\\.test\\.ts$';
 
-const CLOUD = `(${EC2})|(${OPENSTACK})`;
+const SITES = 'test/integration/(hpcSite)\\.test\\.ts$';
 
+const CLOUD = `(${EC2})|(${SITES})|(${OPENSTACK})`;
+
+/** Each lane is jest runs one after the other; a run marked needsTestCloud waits for `up`. */
 const lanes = [
-  { name: 'main ', args: ['--runInBand', '--testPathIgnorePatterns', CLOUD] },
-  { name: 'cloud', args: ['--runInBand', '--testPathPattern', CLOUD], needsTestCloud: true },
+  { name: 'main ', runs: [{ args: ['--runInBand', '--testPathIgnorePatterns', CLOUD] }] },
+  {
+    name: 'cloud',
+    startsTestCloud: true,
+    runs: [
+      { args: ['--runInBand', '--testPathPattern', `(${EC2})|(${SITES})`] },
+      { args: ['--runInBand', '--testPathPattern', OPENSTACK], needsTestCloud: true },
+    ],
+  },
 ];
 
 /** Runs a command with each output line prefixed by the lane; resolves with its exit and its last lines. */
@@ -66,20 +77,29 @@ function messageOf(result) {
 }
 
 async function runLane(lane, extra) {
-  if (lane.needsTestCloud) {
-    const up = await testCloud('up');
-    if (up.code !== 0) {
-      return { lane, code: 1, summary: `[${lane.name}] not run: scripts/openstack-test-cloud up failed: ${messageOf(up)}\n` };
-    }
-  }
+  // The cloud comes up beside the lane's first runs; only the runs that need it wait for it.
+  const up = lane.startsTestCloud ? testCloud('up') : undefined;
   let summary = '';
-  const jest = await runPrefixed(lane.name, process.execPath, [JEST, ...lane.args, ...extra], (line) => {
-    if (/^(Tests|Test Suites):/.test(line)) summary += `[${lane.name}] ${line}\n`;
-  });
-  return {
-    lane, code: jest.code,
-    summary: summary || `[${lane.name}] no summary (exit ${jest.code}${jest.signal ? `, ${jest.signal}` : ''})\n`,
-  };
+  let code = 0;
+  for (const run of lane.runs) {
+    if (run.needsTestCloud) {
+      const result = await up;
+      if (!result || result.code !== 0) {
+        summary += `[${lane.name}] OpenStack files not run: scripts/openstack-test-cloud up failed: ${result ? messageOf(result) : 'not started'}\n`;
+        code = 1;
+        continue;
+      }
+    }
+    let said = '';
+    const jest = await runPrefixed(lane.name, process.execPath, [JEST, ...run.args, ...extra], (line) => {
+      if (/^(Tests|Test Suites):/.test(line)) said += `[${lane.name}] ${line}\n`;
+    });
+    summary += said || `[${lane.name}] no summary (exit ${jest.code}${jest.signal ? `, ${jest.signal}` : ''})\n`;
+    if (jest.code !== 0) code = jest.code;
+  }
+  // A lane that never needed the cloud still waits for its `up` to end before `down` runs.
+  if (up) await up;
+  return { lane, code, summary };
 }
 
 async function main() {

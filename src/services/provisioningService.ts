@@ -45,11 +45,12 @@ export class ProvisioningService {
     if (!(PROVIDER_TYPES as readonly string[]).includes(request.provider)) {
       throw InvalidRequestError.of('request.provider', `unknown value ${JSON.stringify(String(request.provider).slice(0, 40))}`);
     }
-    if (request.provider !== 'HPC_PILOT') {
-      throw new UnsupportedError('provisionResources', `bare ${request.provider} resources are not offered; create a cluster, or ask HPC_PILOT for a pilot`);
-    }
     if (!Number.isInteger(request.count) || request.count < 1 || request.count > MAX_PILOT_NODES) {
       errors.push({ field: 'request.count', message: `must be between 1 and ${MAX_PILOT_NODES} nodes (got ${request.count})` });
+    }
+    if (request.provider !== 'HPC_PILOT') {
+      if (errors.length > 0) throw new InvalidRequestError(errors);
+      throw new UnsupportedError('provisionResources', `bare ${request.provider} resources are not offered; create a cluster, or ask HPC_PILOT for a pilot`);
     }
     const options = request.providerOptions ?? {};
     for (const key of Object.keys(options)) {

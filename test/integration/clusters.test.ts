@@ -109,6 +109,10 @@ describe('ClusterService', () => {
     await expect(app.clients.provisioning.provisionResources(token, new ms.ResourceRequest({
       provider: ms.ProviderType.EC2, count: 0,
     }))).rejects.toMatchObject({ message: expect.stringContaining('request.count') });
+    // Pilots name the HPC system, its partition and a wall time; each missing or bad one is named.
+    await expect(app.clients.provisioning.provisionResources(token, new ms.ResourceRequest({
+      provider: ms.ProviderType.HPC_PILOT, count: 1, providerOptions: new Map([['clusterId', clusterId], ['colour', 'red']]),
+    }))).rejects.toMatchObject({ message: expect.stringMatching(/wallTimeMinutes[\s\S]*(colour|clusterId)|colour[\s\S]*wallTimeMinutes/) });
     await expect(app.clients.provisioning.listAllocations(token)).resolves.toEqual([]);
     await expect(app.clients.provisioning.getAllocation(token, 'none')).rejects.toBeInstanceOf(ms.NotFoundException);
   });
@@ -146,9 +150,11 @@ describe('ClusterService', () => {
   it('refuses a provider or kind this service has no driver for at once, naming the field, recording nothing', async () => {
     const token = await authz('gw-drivers');
     const cases: [Partial<ms.IClusterSpecArgs>, string][] = [
-      [{ provider: ms.ProviderType.HPC_PILOT, hosts: undefined }, 'spec.provider'],
       [{ kind: ms.ClusterKind.MESOS_MARATHON, hosts: [new ms.HostSpec({ address: '203.0.113.7' })] }, 'spec.kind'],
     ];
+    // An HPC system is named by its login host and the site account: bad input, named, not unsupported.
+    await expect(app.clients.cluster.createCluster(token, staticSpec({ provider: ms.ProviderType.HPC_PILOT, hosts: undefined })))
+      .rejects.toMatchObject({ message: expect.stringContaining('spec.hosts') });
     for (const [overrides, field] of cases) {
       const error = await app.clients.cluster.createCluster(token, staticSpec(overrides)).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(base.AiravataClientException);
