@@ -6,6 +6,7 @@
 // where two jobs start at once, one that reaches its wall time with a job inside, a release.
 // Placement across the HPC system and a live pilot: serial, MPI, too large, a busy pilot.
 // Unregistering cancels our jobs there and touches nothing else.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import Int64 from 'node-int64';
@@ -14,7 +15,8 @@ import { connectClients, type ServiceClients } from '../../src/client/connect';
 import { base, ms } from '../../src/rpc/wire';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import {
-  asSiteUser, hpcSiteDown, hpcSiteUp, killSiteSessions, LOGIN_ADDRESS, LOGIN_HOST, rekeySiteHost, SCRATCH, SITE_HOME, SITE_UID, SITE_USER, siteSqueue,
+  asSiteUser, hpcSiteDown, hpcSiteUp, killSiteSessions, LOGIN_ADDRESS, LOGIN_HOST, rekeySiteHost, SCRATCH, SITE_BRIDGE, SITE_HOME, SITE_NET,
+  SITE_UID, SITE_USER, siteSqueue,
 } from '../support/hpcSite';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
@@ -29,6 +31,12 @@ const SITE_BIN = path.join(SITE_HOME, 'bin');
 /** While this file exists, the wrapper holds sbatch's answer back (a slow site). */
 const SLOW_FLAG = path.join(SITE_HOME, 'slow-sbatch');
 const SBATCH_CALLS = path.join(SITE_HOME, 'sbatch-calls.log');
+/** A machine of our own beside the site, where the service builds a Slurm cluster of its own. */
+const OWN_HOST = { name: 'hpc-own', address: `${SITE_NET}.20` };
+const HOST_HELPER = path.resolve(__dirname, '../../scripts/test-ssh-host');
+const ownHost = (action: string[]) => spawnSync(HOST_HELPER, action, {
+  encoding: 'utf8', env: { ...process.env, MS_TEST_BRIDGE: SITE_BRIDGE, MS_TEST_NET: SITE_NET },
+});
 
 describe('an HPC system reached over SSH as its community account', () => {
   let database: TestDatabase;
@@ -37,6 +45,8 @@ describe('an HPC system reached over SSH as its community account', () => {
   let token: base.AuthzToken;
   let env: Record<string, string>;
   let clusterId = '';
+  let ownClusterId = '';
+  let authorized = '';
 
   const api = (): ServiceClients => {
     if (!clients) throw new Error('service not started');
@@ -99,7 +109,7 @@ describe('an HPC system reached over SSH as its community account', () => {
     token = await authz('gw-hpc', 'operator');
     await start();
     // The gateway's public key goes into the community account's authorized_keys, as an operator does.
-    const authorized = path.join(dataDir, 'authorized_keys');
+    authorized = path.join(dataDir, 'authorized_keys');
     writeFileSync(authorized, `${(await api().cluster.getGatewaySSHPublicKey(token)).trim()}\n`, { mode: 0o600 });
     hpcSiteUp(authorized);
     // The site's own sbatch, as the account finds it first on its PATH: it logs each call, and is
@@ -122,6 +132,7 @@ describe('an HPC system reached over SSH as its community account', () => {
       service?.child.kill('SIGTERM');
       if (service) await service.exited;
     } finally {
+      ownHost(['down', OWN_HOST.name]);
       hpcSiteDown();
       await database?.drop();
     }
@@ -221,6 +232,18 @@ describe('an HPC system reached over SSH as its community account', () => {
     expect(readFileSync(`${SCRATCH}/airavata-ms/${handle.jobId}/runs.txt`, 'utf8')).toBe('run\n');
   });
 
+  it('builds a Slurm cluster of its own on another machine beside the HPC system (a third kind of target)', async () => {
+    const up = ownHost(['up', OWN_HOST.name, OWN_HOST.address, authorized]);
+    expect(up.stderr).toBe('');
+    ownClusterId = await api().cluster.createCluster(token, new ms.ClusterSpec({
+      name: 'own', kind: ms.ClusterKind.SLURM, provider: ms.ProviderType.STATIC,
+      hosts: [new ms.HostSpec({ address: OWN_HOST.address, roles: ['controller', 'worker'] })],
+      clusterOptions: new Map([['slurm_min_job_age', '10']]),
+    }));
+    const own = await clusterIn(ownClusterId, [ms.ClusterState.READY, ms.ClusterState.FAILED], 600_000);
+    expect([ms.ClusterState[own.state], own.stateReason]).toEqual(['READY', 'every host configured and verified']);
+  });
+
   let pilotId = '';
 
   it('holds 2 nodes in a pilot; two jobs start inside it at once, without queueing at the site', async () => {
@@ -261,29 +284,53 @@ describe('an HPC system reached over SSH as its community account', () => {
   /** Jobs the busy pilot sent to the site's queue: they run once the pilot lets its nodes go. */
   const queuedBehindPilot: string[] = [];
 
-  it('places by fit: MPI skips the pilot, too large is refused naming the field, a busy pilot sends work to the site queue', async () => {
-    const mpi = await api().job.submitJob(token, spec('mpi-placed', ['hostname'], { parallelism: base.ApplicationParallelismType.MPI, nodeCount: 2, totalCPUCount: 2 }));
+  it('places by fit across our own cluster, the HPC system and the live pilot; a busy target sends work on', async () => {
+    const reasonOf = async (jobId: string) => (await job(jobId)).jobStatuses?.[0]?.reason ?? '';
+    const meta = (name: string, command: string[], extra: Partial<ms.IJobSpecArgs> = {}) => api().job.submitJob(token, spec(name, command, extra));
+    // 2-node MPI: not in the pilot (single-task steps), not on our one-node cluster: the HPC system.
+    const mpi = await meta('mpi-placed', ['hostname'], { parallelism: base.ApplicationParallelismType.MPI, nodeCount: 2, totalCPUCount: 2 });
     expect(mpi.clusterId).toBe(clusterId);
-    const mpiModel = await job(mpi.jobId);
-    expect(mpiModel.jobStatuses?.[0]?.reason).toMatch(/MPI/);
-    expect(mpiModel.jobStatuses?.[0]?.reason).not.toMatch(/starts at once inside pilot/);
-    await expect(api().job.submitJob(token, spec('huge', ['/bin/true'], { totalCPUCount: 100_000 })))
-      .rejects.toMatchObject({ message: expect.stringContaining('spec.totalCPUCount') });
-    await expect(api().job.submitJob(token, spec('too-long', ['/bin/true'], { wallTimeLimit: 600 })))
-      .rejects.toMatchObject({ message: expect.stringContaining('spec.wallTimeLimit') });
-    // Fill the pilot: one job per CPU it holds; the next one goes to the site's queue.
+    expect(await reasonOf(mpi.jobId)).toMatch(/MPI/);
+    // 1-node MPI: our own cluster has free CPUs, no queue to wait in.
+    const mpiOwn = await meta('mpi-own', ['hostname'], { parallelism: base.ApplicationParallelismType.MPI, nodeCount: 1, totalCPUCount: 1 });
+    expect(mpiOwn.clusterId).toBe(ownClusterId);
+    // Nothing could ever run these: refused, naming the field.
+    await expect(meta('huge', ['/bin/true'], { totalCPUCount: 100_000 })).rejects.toMatchObject({ message: expect.stringContaining('spec.totalCPUCount') });
+    await expect(meta('too-long', ['/bin/true'], { parallelism: base.ApplicationParallelismType.MPI, nodeCount: 2, totalCPUCount: 2, wallTimeLimit: 600 }))
+      .rejects.toMatchObject({ message: expect.stringMatching(/spec\.wallTimeLimit[\s\S]*MaxTime|spec\.nodeCount[\s\S]*spec\.wallTimeLimit/) });
+    // 10 hours on one node: beyond every partition's MaxTime, so our own cluster (no such limit).
+    const long = await meta('long-own', ['/bin/true'], { wallTimeLimit: 600 });
+    expect(long.clusterId).toBe(ownClusterId);
+    // Both are short: once they ended, our own cluster's CPUs are all free again.
+    for (const h of [mpiOwn, long]) expect(states(await ended(h.jobId)).at(-1)).toBe('COMPLETE');
+    // Fill the pilot, one serial job per CPU it holds: each starts inside it.
     const a = await allocation(pilotId);
-    const c = await api().cluster.getCluster(token, clusterId);
-    const cpus = (c.partitions?.find((p) => p.name === 'compute')?.cpusPerNode ?? 1) * a.nodes.length;
-    const fill = await Promise.all(Array.from({ length: cpus }, (_, i) => api().job.submitJob(token, spec(`fill-${i}`, ['/bin/sleep', '20']))));
-    for (const h of fill) expect((await job(h.jobId)).jobStatuses?.[0]?.reason).toMatch(new RegExp(`pilot ${pilotId}`));
-    const overflow = await api().job.submitJob(token, spec('overflow', ['/bin/true']));
-    const reason = (await job(overflow.jobId)).jobStatuses?.[0]?.reason ?? '';
-    expect(reason).toMatch(/HPC system|expanse-like/);
-    expect(reason).not.toMatch(new RegExp(`inside pilot ${pilotId}`));
-    queuedBehindPilot.push(overflow.jobId, mpi.jobId);
-    const filled = await Promise.all(fill.map((h) => ended(h.jobId)));
-    for (const m of filled) expect(states(m).at(-1)).toBe('COMPLETE');
+    const site = await api().cluster.getCluster(token, clusterId);
+    const pilotCpus = (site.partitions?.find((p) => p.name === 'compute')?.cpusPerNode ?? 1) * a.nodes.length;
+    const inPilot = [];
+    for (let i = 0; i < pilotCpus; i += 1) inPilot.push(await meta(`pilot-${i}`, ['/bin/sleep', '25']));
+    for (const h of inPilot) expect(await reasonOf(h.jobId)).toMatch(new RegExp(`pilot ${pilotId}`));
+    // The pilot is busy: our own cluster next, while it has free CPUs.
+    const own = await api().cluster.getCluster(token, ownClusterId);
+    expect(own.nodes).toHaveLength(1);
+    const onOwn = [];
+    for (;;) {
+      const h = await meta(`own-${onOwn.length}`, ['/bin/sleep', '25']);
+      if (h.clusterId !== ownClusterId) {
+        // Both busy: the HPC system's queue, not behind the busy cluster.
+        expect(h.clusterId).toBe(clusterId);
+        expect(await reasonOf(h.jobId)).toMatch(/HPC system|expanse-like/);
+        queuedBehindPilot.push(h.jobId);
+        break;
+      }
+      onOwn.push(h);
+      expect(onOwn.length).toBeLessThanOrEqual(64);
+    }
+    expect(onOwn.length).toBeGreaterThan(0);
+    queuedBehindPilot.push(mpi.jobId);
+    const finished = await Promise.all([...inPilot, ...onOwn].map((h) => ended(h.jobId)));
+    for (const m of finished) expect(states(m).at(-1)).toBe('COMPLETE');
+    for (const h of inPilot) expect(sbatchCalls(h.jobId)).toBe(0);
   });
 
   it('releases a pilot: its placeholder is cancelled, the job still inside ends CANCELED saying why', async () => {
@@ -315,6 +362,11 @@ describe('an HPC system reached over SSH as its community account', () => {
     const model = await ended(inside.jobId, 120_000);
     expect(states(model).at(-1)).toBe('FAILED');
     expect(model.jobStatuses?.at(-1)?.reason).toMatch(/pilot .*(wall time|ended)/);
+  });
+
+  it('deletes our own cluster', async () => {
+    await api().cluster.deleteCluster(token, ownClusterId);
+    expect(ms.ClusterState[(await clusterIn(ownClusterId, [ms.ClusterState.TERMINATED, ms.ClusterState.FAILED], 300_000)).state]).toBe('TERMINATED');
   });
 
   it('unregisters the system: our live jobs there cancelled, nothing else at the site touched', async () => {
