@@ -19,9 +19,8 @@ import { META_CLUSTER, META_GATEWAY, META_MEMBER, META_NODE, stackName } from '.
 import { base, ms } from '../../src/rpc/wire';
 import { clusterStory } from '../support/clusterStory';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { endServiceRun } from '../support/instanceHosts';
 import { requireTestCloud, TEST_CLOUDS_YAML, testCloudConfig } from '../support/openstack/realCloud';
-import { removeClusterLeftovers, startServerHosts, type ServerHosts } from '../support/openstack/serverHosts';
+import { endOpenStackRun, startServerHosts, testCloudClusterSpec, type ServerHosts } from '../support/openstack/serverHosts';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
 import { until } from '../support/until';
@@ -61,13 +60,7 @@ describe('an OpenStack cluster on the test cloud, whose servers are test hosts',
   const liveServers = async (): Promise<NovaServer[]> =>
     (await nova.nova.listServers({ metadata: { [META_CLUSTER]: clusterId } })).filter((s) => s.status !== 'DELETED');
   const create = async (name: string, workers: number, extra: Array<[string, string]> = []): Promise<void> => {
-    clusterId = await api().cluster.createCluster(token, new ms.ClusterSpec({
-      name, kind: ms.ClusterKind.SLURM, provider: ms.ProviderType.OPENSTACK, workerCount: workers,
-      providerOptions: new Map([
-        ['cloud', CLOUD], ['flavor', 'm1.tiny'], ['image', 'tiny-raw'], ['network', 'none'], ['sshUser', 'root'], ...extra,
-      ]),
-      clusterOptions: new Map([['slurm_min_job_age', '10']]),
-    }));
+    clusterId = await api().cluster.createCluster(token, testCloudClusterSpec(name, workers, CLOUD, extra));
     clusterIds.push(clusterId);
     hosts.track(clusterId);
   };
@@ -113,18 +106,7 @@ describe('an OpenStack cluster on the test cloud, whose servers are test hosts',
     clients = await connectClients({ host: '127.0.0.1', port });
   }, 180_000);
 
-  afterAll(async () => {
-    try {
-      await endServiceRun(clients, token, clusterId, service);
-    } finally {
-      try {
-        if (nova) await removeClusterLeftovers(nova, clusterIds);
-      } finally {
-        await hosts?.close();
-        await database?.drop();
-      }
-    }
-  }, 600_000);
+  afterAll(() => endOpenStackRun({ clients, token, clusterId, service, nova, clusterIds, hosts, database }), 600_000);
 
   it('buys 3 servers with the cluster\'s key pair, configures Slurm on their hosts over SSH, and runs a job there', async () => {
     await create('stack3', 3);

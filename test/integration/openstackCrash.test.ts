@@ -14,9 +14,8 @@ import { META_CLUSTER, stackName } from '../../src/providers/openstack/metadata'
 import { base, ms } from '../../src/rpc/wire';
 import { clusterStory } from '../support/clusterStory';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { endServiceRun } from '../support/instanceHosts';
 import { requireTestCloud, TEST_CLOUDS_YAML, testCloudConfig } from '../support/openstack/realCloud';
-import { removeClusterLeftovers, startServerHosts, type ServerHosts } from '../support/openstack/serverHosts';
+import { endOpenStackRun, startServerHosts, testCloudClusterSpec, type ServerHosts } from '../support/openstack/serverHosts';
 import { freePort, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { authz, TEST_SECRET } from '../support/tokens';
 import { until } from '../support/until';
@@ -65,13 +64,7 @@ describe('an OpenStack cluster through a SIGKILL of the service mid-create', () 
   /** Every server ever seen with the cluster's metadata, deleted ones too. */
   const serversEverSeen = (): string[] => [...hosts.seen].filter(([, s]) => s.clusterId === clusterId).map(([id]) => id).sort();
   const create = async (name: string, workers: number, extra: Array<[string, string]> = []): Promise<void> => {
-    clusterId = await api().cluster.createCluster(token, new ms.ClusterSpec({
-      name, kind: ms.ClusterKind.SLURM, provider: ms.ProviderType.OPENSTACK, workerCount: workers,
-      providerOptions: new Map([
-        ['cloud', CLOUD], ['flavor', 'm1.tiny'], ['image', 'tiny-raw'], ['network', 'none'], ['sshUser', 'root'], ...extra,
-      ]),
-      clusterOptions: new Map([['slurm_min_job_age', '10']]),
-    }));
+    clusterId = await api().cluster.createCluster(token, testCloudClusterSpec(name, workers, CLOUD, extra));
     clusterIds.push(clusterId);
     hosts.track(clusterId);
   };
@@ -115,18 +108,7 @@ describe('an OpenStack cluster through a SIGKILL of the service mid-create', () 
     await start();
   }, 180_000);
 
-  afterAll(async () => {
-    try {
-      await endServiceRun(clients, token, clusterId, service);
-    } finally {
-      try {
-        if (nova) await removeClusterLeftovers(nova, clusterIds);
-      } finally {
-        await hosts?.close();
-        await database?.drop();
-      }
-    }
-  }, 600_000);
+  afterAll(() => endOpenStackRun({ clients, token, clusterId, service, nova, clusterIds, hosts, database }), 600_000);
 
   it('server mode: killed once Nova lists the first server, it ends READY with one server per node, none bought twice', async () => {
     await create('crashy', 3);

@@ -12,6 +12,11 @@ import { promisify } from 'node:util';
 import type { HeatStack, NovaServer, OpenStackClient } from '../../../src/providers/openstack/client/index';
 import { keyPairName } from '../../../src/providers/naming';
 import { META_CLUSTER, META_NODE, stackName } from '../../../src/providers/openstack/metadata';
+import type { ServiceClients } from '../../../src/client/connect';
+import { ms, type base } from '../../../src/rpc/wire';
+import type { TestDatabase } from '../database';
+import { endServiceRun } from '../instanceHosts';
+import type { ServiceProcess } from '../serviceProcess';
 import { until } from '../until';
 
 const HELPER = path.resolve(__dirname, '../../../scripts/test-ssh-host');
@@ -185,4 +190,39 @@ export async function removeClusterLeftovers(client: OpenStackClient, clusterIds
     }
     return true;
   }, 1000);
+}
+
+/**
+ * The end of an OpenStack end-to-end file, each step whatever the one before did: the last cluster
+ * deleted and the service stopped, the clusters' leftovers removed from the cloud, the server hosts
+ * down, the test database dropped.
+ */
+export async function endOpenStackRun(run: {
+  clients: ServiceClients | undefined; token: base.AuthzToken; clusterId: string; service: ServiceProcess | undefined;
+  nova: OpenStackClient | undefined; clusterIds: readonly string[]; hosts: ServerHosts | undefined; database: TestDatabase | undefined;
+}): Promise<void> {
+  try {
+    await endServiceRun(run.clients, run.token, run.clusterId, run.service);
+  } finally {
+    try {
+      if (run.nova) await removeClusterLeftovers(run.nova, run.clusterIds);
+    } finally {
+      await run.hosts?.close();
+      await run.database?.drop();
+    }
+  }
+}
+
+/**
+ * A Slurm cluster on the test cloud as the end-to-end files ask for it: the tiny flavor and raw
+ * image, no network (the test hosts stand in), root over SSH, Slurm forgetting ended jobs fast.
+ */
+export function testCloudClusterSpec(name: string, workers: number, cloud: string, extra: readonly [string, string][] = []): ms.ClusterSpec {
+  return new ms.ClusterSpec({
+    name, kind: ms.ClusterKind.SLURM, provider: ms.ProviderType.OPENSTACK, workerCount: workers,
+    providerOptions: new Map([
+      ['cloud', cloud], ['flavor', 'm1.tiny'], ['image', 'tiny-raw'], ['network', 'none'], ['sshUser', 'root'], ...extra,
+    ]),
+    clusterOptions: new Map([['slurm_min_job_age', '10']]),
+  });
 }
