@@ -26,10 +26,11 @@ export interface ClaimedJob {
   workingDir?: string;
   /** 1 on the first dispatch; more means an earlier one started and may have reached the scheduler. */
   attempt: number;
-  /** The pilot placement chose, while it is live: the job starts inside it. */
+  /**
+   * The pilot placement chose, while it is live: the job starts inside it. (A pilot that ended
+   * before the job started is left out: the job goes to the site's queue.)
+   */
   pilot?: { allocationId: string; nativeJobId: string };
-  /** A pilot chose that ended before the job could start in it (the job goes to the site's queue). */
-  pilotGone?: string;
 }
 
 export interface DispatchRecord {
@@ -80,7 +81,6 @@ export class DispatchStore {
       ...(row.working_dir === null ? {} : { workingDir: row.working_dir }),
       ...(row.allocation_id !== null && row.pilot_native_job_id !== null
         ? { pilot: { allocationId: row.allocation_id, nativeJobId: row.pilot_native_job_id } } : {}),
-      ...(row.allocation_id !== null && row.pilot_native_job_id === null ? { pilotGone: row.allocation_id } : {}),
     }));
   }
 

@@ -159,6 +159,31 @@ export class HeatStacks {
     return result;
   }
 
+  /**
+   * Nova merges metadata by reading, changing and saving the server's whole set: a write to the
+   * same server at the same moment (another tool tagging it while it boots) can undo ours. Once the
+   * members are up, the assignment is read back and written again until every member carries its
+   * node.
+   */
+  async confirmNodes(
+    client: OpenStackClient, cluster: Cluster, assigned: readonly ClusterNode[], result: ReadonlyMap<string, NovaServer>, context: CallContext,
+  ): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const now = new Map((await clusterServers(client.nova, cluster.clusterId)).map((s) => [s.id, s]));
+      const lost = assigned.filter((node) => {
+        const server = result.get(node.nodeId);
+        return server !== undefined && now.get(server.id)?.metadata?.[META_NODE] !== node.nodeId;
+      });
+      if (lost.length === 0) return;
+      for (const node of lost) {
+        const server = result.get(node.nodeId) as NovaServer;
+        await guarded(() => client.nova.updateServerMetadata(server.id, { [META_NODE]: node.nodeId }));
+      }
+      await pause(this.timing.pollIntervalMs, context.signal, `confirming stack members' nodes on ${stackName(cluster.clusterId)}`);
+    }
+    throw new ProviderError('transient', `stack ${stackName(cluster.clusterId)}: a member's node assignment keeps being overwritten`, 'StackAssign');
+  }
+
   /** Waits out an operation in progress (a rerun after a crash meets the first run's); the stack after it. */
   private async settled(client: OpenStackClient, stack: HeatStack | undefined, context: CallContext): Promise<HeatStack | undefined> {
     if (stack === undefined || stackStatus(stack.stack_status).state !== 'IN_PROGRESS') return stack;

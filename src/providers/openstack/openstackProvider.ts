@@ -127,6 +127,7 @@ export class OpenStackProvider implements Provider {
     const rule = addressRule(options, this.addressMetadataKey);
     const ids = nodes.map((node) => this.serverOf(servers, node).id);
     const ready = await waitUntilActive(client.nova, ids, rule, this.timing, context);
+    if (options.template) await this.stacks.confirmNodes(client, cluster, nodes, servers, context);
     return Promise.all(nodes.map(async (node) => {
       const server = ready.get(this.serverOf(servers, node).id) ?? this.serverOf(servers, node);
       const address = options.floatingIp && rule.metadataKey === undefined
