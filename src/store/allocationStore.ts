@@ -69,12 +69,6 @@ export class AllocationStore {
     return rows.map((row) => row.id);
   }
 
-  /** Live pilots of a cluster (ended with it when it is deleted). */
-  async liveOfCluster(db: Queryable, clusterId: string): Promise<string[]> {
-    const rows = await db('allocations').select('id').where({ cluster_id: clusterId }).whereIn('state', [...LIVE_ALLOCATION_STATES]) as { id: string }[];
-    return rows.map((row) => row.id);
-  }
-
   async insertPilot(db: Queryable, pilot: NewPilot): Promise<void> {
     await db('allocations').insert({
       id: pilot.allocationId, gateway_id: pilot.gatewayId, user_name: pilot.userName, provider: 'HPC_PILOT', state: 'REQUESTED',

@@ -15,7 +15,7 @@ import { JobcompEnded, type EndedJobs } from './endedJobs';
 import { JobcompReader } from './jobcomp';
 import { chooseLiveOrEnded } from './jobStatus';
 import { newMarker, parseSqueue, squeueArgv, type SqueueEntry } from './squeue';
-import { LAUNCH_STEP, STEP_NOT_SEEN, STEP_SRUN_FAILED, stepArguments } from './stepLaunch';
+import { LAUNCH_STEP, stepArguments } from './stepLaunch';
 import { readOutputTails, type OutputTails } from './outputTails';
 
 export const DEFAULT_JOBCOMP_LOG = '/var/log/slurm/jobcomp.log';
@@ -219,8 +219,9 @@ export class SlurmScheduler implements Scheduler {
       const said = result.stderr.trim().slice(0, 800);
       if (result.exitCode === MKDIR_FAILED) throw new JobRefusedError(`cannot create the working directory as ${job.account}: ${said}`);
       if (result.exitCode === WRITE_FAILED) throw new JobRefusedError(`cannot write the batch script as ${job.account}: ${said}`);
-      // srun refusing at once (the pilot ended meanwhile) or no step seen: retried, and searched for first.
-      if (result.exitCode === STEP_SRUN_FAILED || result.exitCode === STEP_NOT_SEEN || result.exitCode !== 0) {
+      // srun refusing at once (STEP_SRUN_FAILED: the pilot ended meanwhile), no step seen (STEP_NOT_SEEN)
+      // or anything else: retried, and searched for first.
+      if (result.exitCode !== 0) {
         return { kind: 'failed', jobId: job.jobId, error: new SlurmCommandError('srun (pilot step)', result) };
       }
       const stepId = result.stdout.trim().split('\n')[0] ?? '';
