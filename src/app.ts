@@ -89,7 +89,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       openstackPollIntervalMs: config.openstackPollIntervalMs, openstackAddressMetadataKey: config.openstackAddressMetadataKey,
       hpc: { log: log.child({ component: 'hpc' }), missingGraceMs: config.hpcMissingGraceMs },
     });
-    const kinds = defaultKinds({ log: log.child({ component: 'slurm' }) });
+    const kinds = defaultKinds({ slurm: { log: log.child({ component: 'slurm' }) }, mesos: { log: log.child({ component: 'mesos' }) } });
     // One SSH connection per host, with the gateway's key; host keys pinned at first contact.
     const pins = new HostKeyPins({ db, store: new HostKeyStore() });
     // Nodes a cloud provider bought take the cluster's own key; every other host the gateway's.

@@ -11,7 +11,7 @@ namespace py airavata.metascheduler
 namespace js airavata.metascheduler
 
 /** Bumped on every change of this contract; each service answers it from getAPIVersion(). */
-const string METASCHEDULER_API_VERSION = "0.3.0"
+const string METASCHEDULER_API_VERSION = "0.4.0"
 
 enum ProviderType {
   STATIC = 1,
@@ -23,6 +23,15 @@ enum ProviderType {
 enum ClusterKind {
   SLURM = 1,
   MESOS_MARATHON = 2
+}
+
+/**
+ * What a job is. BATCH runs to completion (Slurm, or Metronome on a MESOS_MARATHON cluster).
+ * SERVICE runs until cancelled, restarted by Marathon when it exits; only MESOS_MARATHON runs it.
+ */
+enum JobType {
+  BATCH = 1,
+  SERVICE = 2
 }
 
 enum ClusterState {
@@ -182,7 +191,9 @@ struct JobSpec {
   13: optional string workingDir,
   14: optional string queueName,
   15: optional string applicationId,
-  16: optional string clientToken
+  16: optional string clientToken,
+  /** Unset: BATCH. */
+  17: optional JobType jobType
 }
 
 struct JobHandle {

@@ -168,7 +168,7 @@ export function clusterSpecFrom(doc: SpecDoc, source: string): ms.ClusterSpec {
 
 const JOB_FIELDS = ['jobName', 'taskId', 'processId', 'experimentId', 'parallelism', 'command', 'totalCPUCount',
   'nodeCount', 'wallTimeLimit', 'totalPhysicalMemory', 'clusterId', 'environment', 'workingDir', 'queueName',
-  'applicationId', 'clientToken'];
+  'applicationId', 'clientToken', 'jobType'];
 
 /**
  * A JobSpec from a parsed file and/or the command's flags (already merged into `doc`). parallelism
@@ -196,10 +196,12 @@ export function jobSpecFrom(doc: SpecDoc, source: string): ms.JobSpec {
     queueName: r.text('queueName'),
     applicationId: r.text('applicationId'),
     clientToken: r.text('clientToken'),
+    jobType: r.enumName('jobType', ms.JobType, ms.JobType.BATCH),
   };
   throwIfAny(problems, source);
   return new ms.JobSpec({
     ...spec,
     parallelism: spec.parallelism as base.ApplicationParallelismType,
+    jobType: spec.jobType as ms.JobType | undefined,
   });
 }

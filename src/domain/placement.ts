@@ -5,8 +5,8 @@
 // Pure: the caller gathers capacity and load; this decides and says why, since the reason becomes
 // the job's first status.
 import type { FieldError } from './errors';
-import { CLUSTER_CAPABILITIES, canRun } from './capabilities';
-import type { ClusterKind, JobSpec, Parallelism, PartitionFacts } from './types';
+import { CLUSTER_CAPABILITIES, canRun, jobTypesText } from './capabilities';
+import type { ClusterKind, JobSpec, JobType, Parallelism, PartitionFacts } from './types';
 
 export interface NodeCapacity {
   cpus: number;
@@ -42,6 +42,7 @@ export interface ClusterCapacity {
 
 export interface JobNeeds {
   parallelism: Parallelism;
+  jobType: JobType;
   cpus: number;
   nodes: number;
   /** Per node, as Slurm's --mem means it. */
@@ -67,6 +68,7 @@ export type Placement =
 export function needsOf(spec: JobSpec): JobNeeds {
   return {
     parallelism: spec.parallelism,
+    jobType: spec.jobType ?? 'BATCH',
     cpus: spec.totalCPUCount ?? 1,
     nodes: spec.nodeCount ?? 1,
     memoryMb: spec.totalPhysicalMemory,
@@ -95,16 +97,23 @@ function maxTimeText(partition: PartitionFacts): string {
   return partition.maxTimeMinutes === undefined ? 'MaxTime UNLIMITED' : `MaxTime ${partition.maxTimeMinutes} minutes`;
 }
 
-function parallelismMisfit(cluster: ClusterCapacity, needs: JobNeeds, label: string): FieldError[] {
-  if (canRun(cluster.kind, needs.parallelism)) return [];
-  const runs = CLUSTER_CAPABILITIES[cluster.kind].parallelism.join(', ');
-  return [{ field: 'spec.parallelism', message: `${label} (${cluster.kind}) runs ${runs} jobs only, not ${needs.parallelism}` }];
+/** The kind's part: the parallelism and the job type (BATCH, SERVICE) it runs. */
+function kindMisfits(cluster: Pick<ClusterCapacity, 'kind'>, needs: JobNeeds, label: string): FieldError[] {
+  const errors: FieldError[] = [];
+  const runs = CLUSTER_CAPABILITIES[cluster.kind].parallelism;
+  if (!runs.includes(needs.parallelism)) {
+    errors.push({ field: 'spec.parallelism', message: `${label} (${cluster.kind}) runs ${runs.join(', ')} jobs only, not ${needs.parallelism}` });
+  }
+  if (CLUSTER_CAPABILITIES[cluster.kind].jobTypes[needs.jobType] === undefined) {
+    errors.push({ field: 'spec.jobType', message: `${label} (${cluster.kind}) runs ${jobTypesText(cluster.kind)} jobs only, not ${needs.jobType}` });
+  }
+  return errors;
 }
 
 /** A built cluster: its own nodes, all of them ours. */
 function builtMisfits(cluster: ClusterCapacity, needs: JobNeeds): FieldError[] {
   const label = `cluster ${cluster.name}`;
-  const errors = parallelismMisfit(cluster, needs, label);
+  const errors = kindMisfits(cluster, needs, label);
   if (needs.nodes > cluster.nodes.length) {
     errors.push({ field: 'spec.nodeCount', message: `${needs.nodes} nodes asked, ${label} has ${cluster.nodes.length}` });
   }
@@ -146,7 +155,7 @@ function partitionsInScope(partitions: readonly PartitionFacts[], needs: JobNeed
 /** An HPC system: it could run the job when some partition in scope could. */
 function hpcMisfits(system: ClusterCapacity, partitions: readonly PartitionFacts[], needs: JobNeeds): FieldError[] {
   const label = `HPC system ${system.name}`;
-  const errors = parallelismMisfit(system, needs, label);
+  const errors = kindMisfits(system, needs, label);
   if (partitions.length === 0) {
     errors.push({ field: needs.queueName === undefined ? 'spec.nodeCount' : 'spec.queueName', message: `${label} reported no partitions` });
     return errors;
@@ -167,6 +176,14 @@ function hpcMisfits(system: ClusterCapacity, partitions: readonly PartitionFacts
       || b.partition.nodes * b.partition.cpusPerNode - a.partition.nodes * a.partition.cpusPerNode
       || a.partition.name.localeCompare(b.partition.name));
   return [...errors, ...judged[0].errors];
+}
+
+/**
+ * Why a cluster's kind could never run the job, whatever its size or state: the job's parallelism
+ * or type (BATCH, SERVICE) is not one the kind's schedulers run.
+ */
+export function kindMisfitsOf(cluster: Pick<ClusterCapacity, 'kind' | 'name' | 'partitions'>, needs: JobNeeds): FieldError[] {
+  return kindMisfits(cluster, needs, cluster.partitions !== undefined ? `HPC system ${cluster.name}` : `cluster ${cluster.name}`);
 }
 
 /** Why the target could never run the job, as field errors; empty when it could. Pilots do not count: they end. */
@@ -210,7 +227,7 @@ function minutesLeft(pilot: PilotCapacity, now: number): number {
  * is one task, and one task runs on one node: its CPUs must fit on one of the pilot's nodes.
  */
 export function pilotRefusal(system: ClusterCapacity, pilot: PilotCapacity, needs: JobNeeds, now: number): string | undefined {
-  if (!canRun(system.kind, needs.parallelism)) return `${system.kind} does not run ${needs.parallelism} jobs`;
+  if (!canRun(system.kind, needs.parallelism, needs.jobType)) return `${system.kind} does not run ${needs.jobType} ${needs.parallelism} jobs`;
   if (!PILOT_PARALLELISM.includes(needs.parallelism)) {
     return `${needs.parallelism} jobs do not run in pilots: a pilot launches each job as a single-task step`;
   }

@@ -33,6 +33,9 @@ export interface Caller {
   userName: string;
 }
 
+export const JOB_TYPES = ['BATCH', 'SERVICE'] as const;
+export type JobType = (typeof JOB_TYPES)[number];
+
 export interface JobSpec {
   jobName: string;
   taskId?: string;
@@ -50,6 +53,8 @@ export interface JobSpec {
   queueName?: string;
   applicationId?: string;
   clientToken?: string;
+  /** BATCH (default): runs to completion. SERVICE: runs until cancelled (Marathon restarts it). */
+  jobType?: JobType;
 }
 
 export interface JobStatusEntry {

@@ -6,16 +6,17 @@
 // looking at its elements, at most ELEMENT_ERRORS_LISTED errors are named per list or map (the
 // rest are counted), and values echoed back are cut short.
 import { isIP } from 'node:net';
-import { CLUSTER_CAPABILITIES, runnableParallelism } from './capabilities';
+import { CLUSTER_CAPABILITIES, canRun, jobTypesText, runnableParallelism } from './capabilities';
 import { InvalidRequestError, type FieldError } from './errors';
 import { environmentBytes, execBytes, reservedEnvironmentName } from './jobEnvironment';
 import {
   CLUSTER_KINDS, NODE_ROLES, PARALLELISM_TYPES, PROVIDER_TYPES,
-  type ApplicationSpec, type ClusterKind, type ClusterSpec, type HostSpec, type JobSpec, type Parallelism, type ProviderType,
+  JOB_TYPES,
+  type ApplicationSpec, type ClusterKind, type ClusterSpec, type HostSpec, type JobSpec, type JobType, type Parallelism, type ProviderType,
 } from './types';
 
 /** What the edge hands in: enum values may be names we do not know. */
-export type RawJobSpec = Omit<JobSpec, 'parallelism'> & { parallelism: string };
+export type RawJobSpec = Omit<JobSpec, 'parallelism' | 'jobType'> & { parallelism: string; jobType?: string };
 export type RawClusterSpec = Omit<ClusterSpec, 'kind' | 'provider'> & { kind: string; provider: string };
 
 export const LIMITS = {
@@ -235,6 +236,8 @@ export function validateJobSpec(raw: RawJobSpec, prefix = 'spec'): JobSpec {
     const kinds = Object.entries(CLUSTER_CAPABILITIES).map(([kind, can]) => `${kind} runs ${can.parallelism.join(', ')}`);
     c.fail(f('parallelism'), `${raw.parallelism} jobs cannot run on any cluster this service builds (${kinds.join('; ')})`);
   }
+  const jobTypeOk = raw.jobType === undefined || c.oneOf(f('jobType'), raw.jobType, JOB_TYPES);
+  if (raw.jobType !== undefined && jobTypeOk && parallelismOk) checkJobType(c, f, raw.parallelism as Parallelism, raw.jobType as JobType, raw);
 
   let commandOk = false;
   if (!Array.isArray(raw.command) || raw.command.length === 0) {
@@ -279,7 +282,21 @@ export function validateJobSpec(raw: RawJobSpec, prefix = 'spec'): JobSpec {
   }
   c.throwIfAny();
 
-  return { ...stripUnset(raw), parallelism: raw.parallelism as Parallelism };
+  const { jobType, ...rest } = stripUnset(raw);
+  return { ...rest, parallelism: raw.parallelism as Parallelism, ...(jobType === undefined ? {} : { jobType: jobType as JobType }) };
+}
+
+/** Some kind runs this type of job with this parallelism; a service has no wall time to keep. */
+function checkJobType(c: Checker, f: (name: string) => string, parallelism: Parallelism, jobType: JobType, raw: RawJobSpec): void {
+  const kinds = (Object.keys(CLUSTER_CAPABILITIES) as ClusterKind[]).filter((kind) => canRun(kind, parallelism, jobType));
+  if (kinds.length === 0) {
+    const runs = (Object.keys(CLUSTER_CAPABILITIES) as ClusterKind[]).map((kind) => `${kind} runs ${jobTypesText(kind)}`);
+    c.fail(f('jobType'), `${jobType} ${parallelism} jobs cannot run on any cluster this service builds (${runs.join('; ')}; `
+      + `${jobType === 'SERVICE' ? 'services run on MESOS_MARATHON, SERIAL only' : 'see spec.parallelism'})`);
+  }
+  if (jobType === 'SERVICE' && raw.wallTimeLimit !== undefined) {
+    c.fail(f('wallTimeLimit'), 'does not apply to a SERVICE job: it runs until cancelled (Marathon restarts it when it exits)');
+  }
 }
 
 function validateHost(c: Checker, field: string, host: HostSpec): void {

@@ -2,6 +2,7 @@
 import type { ClusterKind } from '../domain/types';
 import { DriverRegistry } from '../drivers/registry';
 import type { ClusterKindDriver } from './kind';
+import { MesosMarathonKind, type MesosKindOptions } from './mesos_marathon/mesosMarathonKind';
 import { SlurmKind, type SlurmKindOptions } from './slurm/slurmKind';
 
 export type KindRegistry = DriverRegistry<ClusterKind, ClusterKindDriver>;
@@ -11,6 +12,8 @@ export function kindRegistry(): KindRegistry {
 }
 
 /** The kinds this version carries. */
-export function defaultKinds(options: SlurmKindOptions): KindRegistry {
-  return kindRegistry().register('SLURM', new SlurmKind(options));
+export function defaultKinds(options: { slurm: SlurmKindOptions; mesos: MesosKindOptions }): KindRegistry {
+  return kindRegistry()
+    .register('SLURM', new SlurmKind(options.slurm))
+    .register('MESOS_MARATHON', new MesosMarathonKind(options.mesos));
 }

@@ -51,6 +51,7 @@ export function toRawJobSpec(spec: ms.JobSpec): RawJobSpec {
     queueName: optional(spec.queueName),
     applicationId: optional(spec.applicationId),
     clientToken: optional(spec.clientToken),
+    jobType: spec.jobType === undefined || spec.jobType === null ? undefined : enumName(ms.JobType, spec.jobType),
   };
 }
 

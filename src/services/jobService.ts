@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidRequestError, NotFoundError, UnsupportedError } from '../domain/errors';
 import { idempotencyConflict, requestFingerprint } from '../domain/idempotency';
-import { choosePilot, misfits, needsOf, place } from '../domain/placement';
+import { choosePilot, kindMisfitsOf, misfits, needsOf, place } from '../domain/placement';
 import { countWithinBudget, distinctIds, mebibytes, REPLY_BYTE_BUDGET } from '../domain/replyBudget';
 import { gatewayRoot, resolveWorkingDir } from '../domain/gatewayAccount';
 import { isLiveClusterState, isTerminalJobState } from '../domain/stateMachines';
@@ -185,6 +185,10 @@ export class JobService {
     const clusterId = spec.clusterId as string;
     const cluster = await this.deps.clusters.get(this.deps.db, caller.gatewayId, clusterId);
     if (!cluster) throw new NotFoundError('cluster', clusterId);
+    // What the kind can never run is said first, whatever state the cluster is in: an MPI job
+    // sent to a Mesos cluster, a service sent to a Slurm one.
+    const kindErrors = kindMisfitsOf({ kind: cluster.kind, name: cluster.name, partitions: cluster.site?.partitions }, needsOf(spec));
+    if (kindErrors.length > 0) throw new InvalidRequestError(kindErrors);
     if (!isLiveClusterState(cluster.state) || cluster.state === 'TEARING_DOWN') {
       throw InvalidRequestError.of('spec.clusterId', `cluster ${clusterId} is ${cluster.state} and takes no jobs`);
     }

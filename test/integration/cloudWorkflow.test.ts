@@ -153,7 +153,7 @@ function setUp(options: { playbook?: (run: PlaybookRun) => PlaybookResult; sshFa
       return [];
     },
   };
-  const kinds = defaultKinds({ log });
+  const kinds = defaultKinds({ slurm: { log }, mesos: { log } });
   const flow = new ClusterWorkflow({
     db: database.db, applications, clusters, jobs: new JobStore({ outbox: false }), queue, ansible, access, kinds, providers, log,
     playbookTimeoutMs: 60_000, localClusterGateways: [], jobRoot: '/var/lib/metascheduler/jobs', clusterKeys, reachTimeoutMs: 30_000,

@@ -64,7 +64,7 @@ const ok: PlaybookResult = { status: 'successful', rc: 0, failures: [], hostStat
 
 function workflow(
   ansible: AnsibleRunner, localClusterGateways: '*' | string[],
-  drivers: { kinds: KindRegistry; providers: ProviderRegistry } = { kinds: defaultKinds({ log: createLogger('silent') }), providers: defaultProviders() },
+  drivers: { kinds: KindRegistry; providers: ProviderRegistry } = { kinds: defaultKinds({ slurm: { log: createLogger('silent') }, mesos: { log: createLogger('silent') } }), providers: defaultProviders() },
 ): ClusterWorkflow {
   return new ClusterWorkflow({
     ...drivers, db: database.db, applications, clusters, jobs: new JobStore({ outbox: false }), queue: new QueueStore(), ansible, access,
@@ -182,7 +182,7 @@ describe('ClusterWorkflow decisions on failure', () => {
   /** STATIC, but acquiring as the test says. */
   const providerThat = (acquire: Provider['acquire']): ProviderRegistry =>
     providerRegistry().register('STATIC', Object.assign(new StaticProvider(), { acquire }));
-  const drivers = (providers: ProviderRegistry) => ({ kinds: defaultKinds({ log: createLogger('silent') }), providers });
+  const drivers = (providers: ProviderRegistry) => ({ kinds: defaultKinds({ slurm: { log: createLogger('silent') }, mesos: { log: createLogger('silent') } }), providers });
   const noAnsible: AnsibleRunner = { run: async () => { throw new Error('no playbook should run'); } };
 
   it('ends the cluster FAILED at once when the provider says quota (no retry can help)', async () => {

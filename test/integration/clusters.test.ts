@@ -147,19 +147,22 @@ describe('ClusterService', () => {
     for (const row of rows) expect(row.private_key_sealed).not.toContain('PRIVATE KEY');
   });
 
-  it('refuses a provider or kind this service has no driver for at once, naming the field, recording nothing', async () => {
+  it("refuses what a kind's or provider's own rules forbid at once, naming the field, recording nothing", async () => {
     const token = await authz('gw-drivers');
-    const cases: [Partial<ms.IClusterSpecArgs>, string][] = [
-      [{ kind: ms.ClusterKind.MESOS_MARATHON, hosts: [new ms.HostSpec({ address: '203.0.113.7' })] }, 'spec.kind'],
-    ];
     // An HPC system is named by its login host and the site account: bad input, named, not unsupported.
     await expect(app.clients.cluster.createCluster(token, staticSpec({ provider: ms.ProviderType.HPC_PILOT, hosts: undefined })))
       .rejects.toMatchObject({ message: expect.stringContaining('spec.hosts') });
-    for (const [overrides, field] of cases) {
-      const error = await app.clients.cluster.createCluster(token, staticSpec(overrides)).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(base.AiravataClientException);
-      expect(error).toMatchObject({ airavataErrorType: base.AiravataErrorType.UNSUPPORTED_OPERATION, parameter: expect.stringContaining(field) });
-    }
+    // The Mesos kind takes only its own tunables, and an odd number of masters.
+    const mesos = (overrides: Partial<ms.IClusterSpecArgs>) => staticSpec({
+      kind: ms.ClusterKind.MESOS_MARATHON, hosts: [new ms.HostSpec({ address: '203.0.113.7' })], ...overrides,
+    });
+    await expect(app.clients.cluster.createCluster(token, mesos({ clusterOptions: new Map([['slurm_min_job_age', '10']]) })))
+      .rejects.toMatchObject({ message: expect.stringContaining('spec.clusterOptions["slurm_min_job_age"]') });
+    await expect(app.clients.cluster.createCluster(token, mesos({
+      hosts: ['203.0.113.7', '203.0.113.8'].map((address) => new ms.HostSpec({ address, roles: ['controller', 'worker'] })),
+    }))).rejects.toMatchObject({ message: expect.stringContaining('1, 3 or 5 masters') });
+    await expect(app.clients.cluster.createCluster(token, staticSpec({ provider: ms.ProviderType.HPC_PILOT, kind: ms.ClusterKind.MESOS_MARATHON })))
+      .rejects.toMatchObject({ message: expect.stringContaining('spec.kind') });
     expect(await app.clients.cluster.listClusters(token)).toEqual([]);
   });
 

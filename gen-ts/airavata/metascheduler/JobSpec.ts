@@ -6,6 +6,7 @@
 */
 import * as thrift from "thrift";
 import * as airavata_metascheduler_base from "./base";
+import * as JobType from "./JobType";
 export interface IJobSpecArgs {
     jobName: string;
     taskId?: string;
@@ -23,6 +24,7 @@ export interface IJobSpecArgs {
     queueName?: string;
     applicationId?: string;
     clientToken?: string;
+    jobType?: JobType.JobType;
 }
 export class JobSpec {
     public jobName: string;
@@ -41,6 +43,7 @@ export class JobSpec {
     public queueName?: string;
     public applicationId?: string;
     public clientToken?: string;
+    public jobType?: JobType.JobType;
     constructor(args: IJobSpecArgs) {
         if (args != null && args.jobName != null) {
             this.jobName = args.jobName;
@@ -98,6 +101,9 @@ export class JobSpec {
         }
         if (args != null && args.clientToken != null) {
             this.clientToken = args.clientToken;
+        }
+        if (args != null && args.jobType != null) {
+            this.jobType = args.jobType;
         }
     }
     public write(output: thrift.TProtocol): void {
@@ -189,6 +195,11 @@ export class JobSpec {
         if (this.clientToken != null) {
             output.writeFieldBegin("clientToken", thrift.Thrift.Type.STRING, 16);
             output.writeString(this.clientToken);
+            output.writeFieldEnd();
+        }
+        if (this.jobType != null) {
+            output.writeFieldBegin("jobType", thrift.Thrift.Type.I32, 17);
+            output.writeI32(this.jobType);
             output.writeFieldEnd();
         }
         output.writeFieldStop();
@@ -360,6 +371,15 @@ export class JobSpec {
                     if (fieldType === thrift.Thrift.Type.STRING) {
                         const value_20: string = input.readString();
                         _args.clientToken = value_20;
+                    }
+                    else {
+                        input.skip(fieldType);
+                    }
+                    break;
+                case 17:
+                    if (fieldType === thrift.Thrift.Type.I32) {
+                        const value_21: JobType.JobType = input.readI32();
+                        _args.jobType = value_21;
                     }
                     else {
                         input.skip(fieldType);

@@ -7,6 +7,7 @@
 export * from "./constants";
 export * from "./ProviderType";
 export * from "./ClusterKind";
+export * from "./JobType";
 export * from "./ClusterState";
 export * from "./NodeState";
 export * from "./ApplicationState";

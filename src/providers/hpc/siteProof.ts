@@ -25,7 +25,8 @@ export function parseTimeLimit(raw: string): number | undefined | 'bad' {
   else if (parts.length === 3) minutes = parts[0] * 60 + parts[1] + Math.ceil(parts[2] / 60);
   else if (parts.length === 2) minutes = parts[0] + Math.ceil(parts[1] / 60);
   else minutes = parts[0];
-  return minutes;
+  // Runs of digits no Slurm prints (30 of them are past 2^53): not a time limit.
+  return Number.isSafeInteger(minutes) ? minutes : 'bad';
 }
 
 /** "2+" (heterogeneous nodes: at least 2) as its least value. */

@@ -50,13 +50,22 @@ export function planTailCalls(jobs: readonly JobOutput[]): { account: string; in
   return calls.map(({ account, indexes }) => ({ account, indexes }));
 }
 
+/**
+ * A job's output as text the job store can hold: Postgres text refuses NUL, and one NUL byte in one
+ * job's output would fail the whole tick's write (every job's change in it, on every tick). NUL
+ * shows as U+FFFD, as a byte that is not UTF-8 already does.
+ */
+export function storableOutput(text: string): string {
+  return text.includes('\u0000') ? text.replace(/\u0000/g, '\uFFFD') : text;
+}
+
 /** The program's output back into one entry per path; undefined for "-" (or a missing line). */
 export function parseTails(stdout: string, paths: number): (string | undefined)[] {
   const lines = stdout.split('\n');
   const tails: (string | undefined)[] = [];
   for (let i = 0; i < paths; i += 1) {
     const line = lines[i];
-    tails.push(line !== undefined && line.startsWith('+') ? Buffer.from(line.slice(1), 'base64').toString('utf8') : undefined);
+    tails.push(line !== undefined && line.startsWith('+') ? storableOutput(Buffer.from(line.slice(1), 'base64').toString('utf8')) : undefined);
   }
   return tails;
 }

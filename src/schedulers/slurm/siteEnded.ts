@@ -43,10 +43,17 @@ export interface ExitRecord {
   endTime: number;
 }
 
+/**
+ * The job's own account can write its file, so anything may be in it: times that are not whole
+ * epoch seconds a bigint column takes in ms (a 300-digit "time" is Infinity) make it no record.
+ */
 export function parseExitRecord(line: string): ExitRecord | undefined {
   const m = /^(\d+(?:_\d+|\.\d+)?) (exit|signal) (\d{1,3}) (\d+) (\d+)$/.exec(line.trim());
   if (!m) return undefined;
-  return { nativeJobId: m[1], how: m[2] as 'exit' | 'signal', code: Number(m[3]), startTime: Number(m[4]) * 1000, endTime: Number(m[5]) * 1000 };
+  const startTime = Number(m[4]) * 1000;
+  const endTime = Number(m[5]) * 1000;
+  if (!Number.isSafeInteger(startTime) || !Number.isSafeInteger(endTime)) return undefined;
+  return { nativeJobId: m[1], how: m[2] as 'exit' | 'signal', code: Number(m[3]), startTime, endTime };
 }
 
 export function statusFromExitRecord(jobId: string, record: ExitRecord): NativeJobStatus {

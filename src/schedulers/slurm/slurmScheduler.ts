@@ -16,7 +16,7 @@ import { JobcompReader } from './jobcomp';
 import { chooseLiveOrEnded } from './jobStatus';
 import { newMarker, parseSqueue, squeueArgv, type SqueueEntry } from './squeue';
 import { LAUNCH_STEP, stepArguments } from './stepLaunch';
-import { readOutputTails, type OutputTails } from './outputTails';
+import { readOutputTails, storableOutput, type OutputTails } from './outputTails';
 
 export const DEFAULT_JOBCOMP_LOG = '/var/log/slurm/jobcomp.log';
 
@@ -237,7 +237,7 @@ export class SlurmScheduler implements Scheduler {
   async outputTails(job: JobOutput, maxBytes: number): Promise<{ stdOut?: string; stdErr?: string }> {
     const tail = async (name: string): Promise<string | undefined> => {
       const result = await this.asAccount(job.account, ['tail', '-c', String(maxBytes), '--', `${job.workingDir}/${name}`]);
-      return result.exitCode === 0 ? result.stdout : undefined;
+      return result.exitCode === 0 ? storableOutput(result.stdout) : undefined;
     };
     const [stdOut, stdErr] = await Promise.all([tail('stdout.txt'), tail('stderr.txt')]);
     return { stdOut, stdErr };

@@ -31,8 +31,11 @@ export function parseSqueue(stdout: string, marker: string): SqueueEntry[] {
   const entries: SqueueEntry[] = [];
   // Records start at the beginning of the output or right after a newline.
   const chunks = `\n${stdout}`.split(`\n${head}`).slice(1);
-  for (const chunk of chunks) {
-    const record = chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk;
+  for (const [i, chunk] of chunks.entries()) {
+    // The split took the newline that ends every record but the last: only the last one's is left
+    // to drop. (Dropping one from each would cut a name's own trailing newline, and a job named
+    // "ms-<our id>\n" would then read as one of ours.)
+    const record = i === chunks.length - 1 && chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk;
     const parts = record.split('|');
     if (parts.length < 5) continue;
     const [nativeJobId, state, reason, startTime, ...nameParts] = parts;

@@ -50,13 +50,15 @@ export function isEnded(state: JobState): boolean {
 
 /**
  * Slurm's "X:Y" (exit status : terminating signal) as one number, shell style: a job killed by
- * signal Y reports 128+Y (as bash's $? would), else X. Undefined when it is not of that form.
+ * signal Y reports 128+Y (as bash's $? would), else X. Undefined when it is not of that form, or
+ * either part is over 255 (no wait status holds more; a longer run of digits would be Infinity).
  */
 export function exitCodeFromSlurm(raw: string): number | undefined {
   const match = /^(\d+):(\d+)$/.exec(raw.trim());
   if (!match) return undefined;
   const status = Number(match[1]);
   const signal = Number(match[2]);
+  if (status > 255 || signal > 255) return undefined;
   return signal !== 0 ? 128 + signal : status;
 }
 
