@@ -127,6 +127,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       jobRoot: config.jobRoot,
       monitorIntervalMs: config.monitorIntervalMs,
       staleAfterMs: WORKER_STALE_AFTER_MS,
+      missingGraceMs: config.jobMissingGraceMs,
+      liveOutput: { intervalMs: config.liveOutputIntervalMs, maxJobsPerTick: config.liveOutputJobsPerTick },
     });
     const events = config.amqpUrl === undefined ? undefined : new JobEventPublisher({
       db, amqpUrl: config.amqpUrl, log: log.child({ component: 'events' }),

@@ -74,6 +74,15 @@ export interface Config {
   openstackPollIntervalMs: number;
   /** HPC_MISSING_GRACE_MS: how long a job may be gone from an HPC system's queue with no record before it is reported FAILED. */
   hpcMissingGraceMs: number;
+  /**
+   * JOB_MISSING_GRACE_MS: how long a job on a Slurm cluster we built may be unknown to Slurm (not in
+   * squeue) with no completion record before it is reported UNKNOWN.
+   */
+  jobMissingGraceMs: number;
+  /** LIVE_OUTPUT_INTERVAL_MS: a running job's stored output tails are read again at most this often. */
+  liveOutputIntervalMs: number;
+  /** LIVE_OUTPUT_JOBS_PER_TICK: running jobs whose output one monitor tick reads at most (0: only once a job ended). */
+  liveOutputJobsPerTick: number;
   /** Tests only: a server metadata entry whose value is the node's address (OPENSTACK_ADDRESS_METADATA_KEY). */
   openstackAddressMetadataKey: string | undefined;
 }
@@ -84,6 +93,11 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** JOB_MISSING_GRACE_MS unless set: long enough for a completion record to trail the queue, short enough to be told. */
+export const DEFAULT_JOB_MISSING_GRACE_MS = 5 * 60_000;
+export const DEFAULT_LIVE_OUTPUT_INTERVAL_MS = 30_000;
+export const DEFAULT_LIVE_OUTPUT_JOBS_PER_TICK = 20;
 
 /** Where gateways' job directories live on cluster nodes unless JOB_ROOT says otherwise. */
 export const DEFAULT_JOB_ROOT = '/var/lib/metascheduler/jobs';
@@ -213,6 +227,9 @@ export function loadConfig(env: Env = process.env): Config {
     sweepClouds,
     openstackPollIntervalMs: integer('OPENSTACK_POLL_INTERVAL_MS', 2000, 10, 600_000),
     hpcMissingGraceMs: integer('HPC_MISSING_GRACE_MS', 60_000, 1000, 3_600_000),
+    jobMissingGraceMs: integer('JOB_MISSING_GRACE_MS', DEFAULT_JOB_MISSING_GRACE_MS, 1000, 24 * 3_600_000),
+    liveOutputIntervalMs: integer('LIVE_OUTPUT_INTERVAL_MS', DEFAULT_LIVE_OUTPUT_INTERVAL_MS, 1000, 24 * 3_600_000),
+    liveOutputJobsPerTick: integer('LIVE_OUTPUT_JOBS_PER_TICK', DEFAULT_LIVE_OUTPUT_JOBS_PER_TICK, 0, 1000),
     openstackAddressMetadataKey: addressKey,
   };
   if (problems.length > 0) throw new ConfigError(problems);

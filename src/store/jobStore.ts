@@ -344,6 +344,29 @@ export class JobStore {
     return writeTransitions(db, transitions, now, this.options);
   }
 
+  /**
+   * Stores the output tails read from running jobs, all in one statement: the ids of the jobs whose
+   * stored tails changed. A job no longer ACTIVE is left alone (its final tails are written with
+   * its end, and a read taken before that must not replace them); a tail that is undefined (no
+   * file) leaves the stored one; a job whose tails are what is stored already is not written at
+   * all (no new row version, no updated_at), an empty file counting as nothing stored yet.
+   */
+  async writeLiveTails(db: Queryable, tails: readonly { jobId: string; stdOut?: string; stdErr?: string }[], now: number): Promise<Set<string>> {
+    if (tails.length === 0) return new Set();
+    // In id order, as writeTransitions locks its rows.
+    const sorted = [...tails].sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0));
+    const result = await db.raw<{ rows: { id: string }[] }>(
+      `UPDATE jobs j SET std_out = coalesce(t.std_out, j.std_out), std_err = coalesce(t.std_err, j.std_err), updated_at = ?
+         FROM unnest(?::text[], ?::text[], ?::text[]) AS t(id, std_out, std_err)
+        WHERE j.id = t.id AND j.state = 'ACTIVE'
+          AND (coalesce(t.std_out, j.std_out, '') <> coalesce(j.std_out, '') OR coalesce(t.std_err, j.std_err, '') <> coalesce(j.std_err, ''))
+        RETURNING j.id`,
+      // knex's types allow no array holding nulls; pg sends a null element as NULL.
+      [now, sorted.map((t) => t.jobId), sorted.map((t) => t.stdOut ?? null) as unknown as string[], sorted.map((t) => t.stdErr ?? null) as unknown as string[]],
+    );
+    return new Set(result.rows.map((row) => row.id));
+  }
+
   /** Jobs still SUBMITTED for a cluster (their dispatch may be lost with a crash before it ran). */
   async undispatched(db: Queryable, clusterId: string): Promise<string[]> {
     const rows = await db('jobs').select('id').where({ cluster_id: clusterId, state: 'SUBMITTED' }).whereNull('native_job_id') as { id: string }[];

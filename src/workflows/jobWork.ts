@@ -1,5 +1,6 @@
 // Dispatching jobs to their cluster's scheduler exactly once, watching them to their end, and
 // placing jobs that waited for a cluster. Each runs as a queue task; each is safe to run again.
+import { DEFAULT_JOB_MISSING_GRACE_MS } from '../config';
 import { gatewayAccount } from '../domain/gatewayAccount';
 import { place, needsOf, type ClusterCapacity } from '../domain/placement';
 import { canJobMove, isTerminalJobState } from '../domain/stateMachines';
@@ -13,6 +14,8 @@ import type { JobFacts, ObservedTransition } from '../store/jobStatusWriter';
 import { processIdentity, type QueueStore } from '../store/queueStore';
 import type { ClusterAccess } from './clusterAccess';
 import { LiveJobs } from './liveJobs';
+import { ForgottenJobs, forgottenReason, silenceMeansForgotten } from './forgottenJobs';
+import { LiveOutput, type LiveOutputOptions, type Tails } from './liveOutput';
 import type { ApplicationStore } from '../store/applicationStore';
 import { DispatchStore } from '../store/dispatchStore';
 import { BatchDispatcher, DISPATCH_BATCH_SIZE } from './batchDispatch';
@@ -33,6 +36,16 @@ export interface JobWorkDeps {
   staleAfterMs: number;
   /** Jobs of one cluster claimed and submitted together by one dispatch (DISPATCH_BATCH_SIZE). */
   dispatchBatchSize?: number;
+  /**
+   * How long a job on a Slurm cluster we built may be unknown to Slurm, with no completion record,
+   * before it is reported UNKNOWN (JOB_MISSING_GRACE_MS; default 5 min). See forgottenJobs.ts.
+   */
+  missingGraceMs?: number;
+  /**
+   * Reading running jobs' output tails, so getJob shows a long job's progress (LIVE_OUTPUT_*).
+   * Absent, or 0 jobs per tick: output is read once a job has ended.
+   */
+  liveOutput?: LiveOutputOptions;
   now?: () => number;
 }
 
@@ -61,9 +74,17 @@ export class JobWorkflows {
   /** Each monitored cluster's live jobs, kept between its ticks. */
   private readonly liveJobs: LiveJobs;
 
+  /** Since when each live job has been missing from its cluster's polls. */
+  private readonly forgottenJobs: ForgottenJobs;
+
+  /** When each running job's output was read, and what of it is stored. */
+  private readonly liveOutput?: LiveOutput;
+
   constructor(private readonly deps: JobWorkDeps) {
     this.now = deps.now ?? Date.now;
     this.liveJobs = new LiveJobs(deps.jobs);
+    this.forgottenJobs = new ForgottenJobs(deps.missingGraceMs ?? DEFAULT_JOB_MISSING_GRACE_MS);
+    if (deps.liveOutput && deps.liveOutput.maxJobsPerTick > 0) this.liveOutput = new LiveOutput(deps.liveOutput);
     this.batches = new BatchDispatcher({
       db: deps.db, dispatches: new DispatchStore(), applications: deps.applications, log: deps.log, jobRoot: deps.jobRoot,
       processId: this.processId, staleAfterMs: deps.staleAfterMs, batchSize: deps.dispatchBatchSize ?? DISPATCH_BATCH_SIZE,
@@ -118,12 +139,15 @@ export class JobWorkflows {
     const cluster = await clusters.getById(db, clusterId);
     if (!cluster || !LIVE_CLUSTER.has(cluster.state)) {
       this.liveJobs.forget(clusterId);
+      this.forgottenJobs.forget(clusterId);
+      this.liveOutput?.forget(clusterId);
       return; // the watch ends with the cluster
     }
     try {
       const byId = await this.liveJobs.read(db, clusterId, started);
       const read = this.now();
-      let [changed, polled, tailsMs] = [0, read, 0];
+      let [changed, forgotten, polled, recorded, tailsMs] = [0, 0, read, read, 0];
+      let live = { read: 0, written: 0 };
       if (byId.size > 0) {
         const scheduler = this.deps.access.scheduler(cluster);
         const statuses = await scheduler.poll([...byId.values()]);
@@ -132,13 +156,20 @@ export class JobWorkflows {
           const job = byId.get(status.jobId);
           return job ? (this.transition(scheduler.name, job, status) ?? []) : [];
         });
+        const lost = this.forgotten(cluster, scheduler.name, byId, statuses, polled);
+        forgotten = lost.length;
+        observed.push(...lost);
         changed = observed.length;
         if (observed.length > 0) tailsMs = await this.record(cluster, scheduler, observed);
+        recorded = this.now();
+        // After the changes: a job that just started has its first output read, one that ended is gone.
+        live = await this.refreshLiveOutput(cluster, scheduler, byId);
       }
       // What bench/monitor reads a tick's cost from (debug only: one line per cluster per tick).
       const ended = this.now();
       this.deps.log.debug({
-        clusterId, live: byId.size, changed, ms: ended - started, readMs: read - started, pollMs: polled - read, recordMs: ended - polled, tailsMs,
+        clusterId, live: byId.size, changed, forgotten, ms: ended - started, readMs: read - started, pollMs: polled - read,
+        recordMs: recorded - polled, tailsMs, liveOutputRead: live.read, liveOutputWritten: live.written, liveOutputMs: ended - recorded,
       }, 'monitor tick');
     } finally {
       // Ticks start every interval (not an interval after the last one ended), so a slow tick
@@ -207,6 +238,56 @@ export class JobWorkflows {
   }
 
   /**
+   * The live jobs the poll said nothing about for the whole grace period, as moves to UNKNOWN with
+   * the reason (see forgottenJobs.ts). Only where the scheduler's silence means it forgot the job.
+   */
+  private forgotten(
+    cluster: Cluster, schedulerName: string, byId: ReadonlyMap<string, LiveJob>, statuses: readonly NativeJobStatus[], now: number,
+  ): PendingTransition[] {
+    if (!silenceMeansForgotten(cluster)) {
+      this.forgottenJobs.forget(cluster.clusterId);
+      return [];
+    }
+    const reported = new Set(statuses.map((status) => status.jobId));
+    return this.forgottenJobs.observe(cluster.clusterId, byId.values(), reported, now).flatMap((lost) => {
+      const { job } = lost;
+      if (!canJobMove(job.state, 'UNKNOWN')) return [];
+      const reason = forgottenReason(schedulerName, lost, now);
+      this.deps.log.warn({ jobId: job.jobId, nativeJobId: job.nativeJobId, from: job.state, missingSince: lost.missingSince }, 'job unknown to its scheduler; reported UNKNOWN');
+      return [{ job, terminal: false, transition: { jobId: job.jobId, from: job.state, changes: [{ state: 'UNKNOWN', time: now, reason }], facts: {} } }];
+    });
+  }
+
+  /**
+   * Reads the output tails of the running jobs that are due (see liveOutput.ts) and stores those
+   * that changed, so getJob shows a long job's progress. A scheduler that cannot read output (the
+   * Mesos ones return nothing) and a file that is not there leave what is stored; a read that
+   * fails is tried again at the job's next turn, and never fails the tick.
+   */
+  private async refreshLiveOutput(cluster: Cluster, scheduler: Scheduler, byId: ReadonlyMap<string, LiveJob>): Promise<{ read: number; written: number }> {
+    const { liveOutput } = this;
+    if (!liveOutput) return { read: 0, written: 0 };
+    const due = liveOutput.due(cluster.clusterId, byId, this.now());
+    if (due.length === 0) return { read: 0, written: 0 };
+    try {
+      const tails = await this.outputTails(scheduler, due.map((job) => ({ account: gatewayAccount(job.gatewayId).name, workingDir: job.workingDir as string })));
+      const news = due.flatMap((job, i) => {
+        const tail = tails[i];
+        if (tail === undefined) return [];
+        const read: Tails = definedTails(tail);
+        return liveOutput.isNews(cluster.clusterId, job.jobId, read) ? [{ jobId: job.jobId, ...read }] : [];
+      });
+      if (news.length === 0) return { read: due.length, written: 0 };
+      const written = await this.deps.jobs.writeLiveTails(this.deps.db, news, this.now());
+      for (const { jobId, ...read } of news) liveOutput.stored(cluster.clusterId, jobId, read);
+      return { read: due.length, written: written.size };
+    } catch (error) {
+      this.deps.log.warn({ err: error, clusterId: cluster.clusterId }, 'could not refresh the output of running jobs; tried again at their next turn');
+      return { read: due.length, written: 0 };
+    }
+  }
+
+  /**
    * Reads the output of the jobs that ended (a few processes for all of them), then writes every
    * change of the tick in one transaction, with the placement of waiting jobs when room was freed.
    * A job moved meanwhile by someone else (a cancel) is left alone by the writer. Returns the ms
@@ -241,7 +322,7 @@ export class JobWorkflows {
     return tailsMs;
   }
 
-  /** Output tails of ended jobs; undefined for a job whose output could not be read just now. */
+  /** Output tails of jobs; undefined for a job whose output could not be read just now. */
   private async outputTails(scheduler: Scheduler, outputs: JobOutput[]): Promise<({ stdOut?: string; stdErr?: string } | undefined)[]> {
     if (outputs.length === 0) return [];
     if (scheduler.outputTailsOfMany) return scheduler.outputTailsOfMany(outputs, OUTPUT_TAIL_BYTES);
@@ -252,7 +333,7 @@ export class JobWorkflows {
         const i = next;
         next += 1;
         tails[i] = await scheduler.outputTails(outputs[i], OUTPUT_TAIL_BYTES).catch((error: unknown) => {
-          this.deps.log.warn({ err: error }, 'could not read a job\'s output tails; its end is recorded on a later poll');
+          this.deps.log.warn({ err: error }, 'could not read a job\'s output tails; read again on a later poll');
           return undefined;
         });
       }
