@@ -5,8 +5,8 @@
 //            benchmarks measure: they must not overlap.
 //   - cloud: files whose clusters live on test machines of their own bridges, never on this
 //            machine's Slurm, and that spend most of their time waiting on servers and playbooks:
-//            first EC2 (an in-process AWS double) and the HPC site (scripts/test-hpc-site, its
-//            own Slurm on its own machines), while `scripts/openstack-test-cloud up` brings the real test
+//            first EC2 (an in-process AWS double), the HPC site (scripts/test-hpc-site, its
+//            own Slurm on its own machines) and the Mesos cluster (ZooKeeper on a test machine), while `scripts/openstack-test-cloud up` brings the real test
 //            cloud up beside them (minutes the first time: it installs and migrates; seconds when
 //            it is up already); then the OpenStack files, once it is up. When `up` fails, the
 //            OpenStack part fails with the script's message (the rest of the lane still runs).
@@ -30,7 +30,7 @@ const TEST_CLOUD = path.join(ROOT, 'scripts', 'openstack-test-cloud');
 const EC2 = 'test/integration/(ec2[A-Za-z]*|awsDouble|cloudWorkflow|benchProvision)\\.test\\.ts$';
 const OPENSTACK = 'test/integration/openstack[A-Za-z0-9]*\\.test\\.ts$';
 
-const SITES = 'test/integration/(hpcSite)\\.test\\.ts$';
+const SITES = 'test/integration/(hpcSite|mesosCluster)\\.test\\.ts$';
 
 const CLOUD = `(${EC2})|(${SITES})|(${OPENSTACK})`;
 

@@ -58,14 +58,19 @@ describe('MesosMarathonKind', () => {
   it.each([
     ['deb [trusted=yes] https://mirror.example.org/mesos bookworm main', true],
     ['https://mirror.example.org/pool/mesos_1.11.0-2.0.1.debian9_amd64.deb', true],
-    ['/srv/packages/marathon-1.11.24.tgz', true],
-    ['https://mirror.example.org/metronome-0.6.66.tar.gz', true],
+    ['/srv/packages/mesos-1.11.0.tgz', false],
     ['deb http://x.org/ y; rm -rf /', false],
     ['https://mirror.example.org/index.html', false],
     ['deb https://x.org/ bookworm main\ndeb https://evil.org/ x y', false],
     ['relative/mesos.deb', false],
   ])('package source %j accepted: %s', (source, ok) => {
     expect(kind.validate(spec([{ address: '10.0.0.1' }], { mesos_package_source: source }))).toHaveLength(ok ? 0 : 1);
+  });
+
+  it('takes Marathon and Metronome also as tarballs, which their roles unpack', () => {
+    expect(kind.validate(spec([{ address: '10.0.0.1' }], {
+      marathon_package_source: '/srv/packages/marathon-1.11.24.tgz', metronome_package_source: 'https://mirror.example.org/metronome-0.6.66.tar.gz',
+    }))).toEqual([]);
   });
 
   it('wants 1, 3 or 5 masters (a ZooKeeper member beside each)', () => {

@@ -7,20 +7,23 @@ import type { Cluster, ClusterSpec } from '../../domain/types';
 const PORT = /^([1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
 /**
  * Where Mesos, Marathon and Metronome come from: an apt source line ("deb [trusted=yes] URL suite
- * component"), or a .deb or tarball (.tgz, .tar.gz) by http(s) URL or by a path on the hosts. They
- * have no public archive any more, so the operator names their own; nothing is fetched without it.
- * One line of URL characters: it reaches the roles as a variable, never a shell.
+ * component"), or a .deb by http(s) URL or by a path on the hosts; Marathon and Metronome also as a
+ * tarball (.tgz, .tar.gz), which their roles unpack (Mesos is compiled: no tarball). They have no
+ * public archive any more, so the operator names their own; nothing is fetched without it. One line
+ * of URL characters: it reaches the roles as a variable, never a shell.
  */
 const URL_CHARS = "[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]";
-const PACKAGE_SOURCE = new RegExp(
-  `^(deb (\\[[A-Za-z0-9=_,./ -]{1,200}\\] )?https?://${URL_CHARS}{1,300}( [A-Za-z0-9._/-]{1,64}){1,8}`
-  + `|(https?://${URL_CHARS}{1,400}|/[A-Za-z0-9._/-]{1,400})\\.(deb|tgz|tar\\.gz))$`,
-);
+function packageSource(suffixes: string): RegExp {
+  return new RegExp(
+    `^(deb (\\[[A-Za-z0-9=_,./ -]{1,200}\\] )?https?://${URL_CHARS}{1,300}( [A-Za-z0-9._/-]{1,64}){1,8}`
+    + `|(https?://${URL_CHARS}{1,400}|/[A-Za-z0-9._/-]{1,400})\\.(${suffixes}))$`,
+  );
+}
 
 export const MESOS_TUNABLES: Record<string, RegExp> = {
-  mesos_package_source: PACKAGE_SOURCE,
-  marathon_package_source: PACKAGE_SOURCE,
-  metronome_package_source: PACKAGE_SOURCE,
+  mesos_package_source: packageSource('deb'),
+  marathon_package_source: packageSource('deb|tgz|tar\\.gz'),
+  metronome_package_source: packageSource('deb|tgz|tar\\.gz'),
   zookeeper_client_port: PORT,
   mesos_master_port: PORT,
   marathon_http_port: PORT,
