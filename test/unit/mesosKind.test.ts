@@ -5,6 +5,7 @@ import type { ClusterNode, Cluster, ClusterSpec } from '../../src/domain/types';
 import type { CommandResult, CommandRunner } from '../../src/exec/commandRunner';
 import { createLogger } from '../../src/log';
 import { MesosMarathonKind } from '../../src/kinds/mesos_marathon/mesosMarathonKind';
+import { SlurmKind } from '../../src/kinds/slurm/slurmKind';
 
 const kind = new MesosMarathonKind({ log: createLogger('silent') });
 const spec = (hosts: { address: string; roles?: string[] }[], clusterOptions?: Record<string, string>): ClusterSpec => ({
@@ -71,6 +72,14 @@ describe('MesosMarathonKind', () => {
     expect(kind.validate(spec([{ address: '10.0.0.1' }], {
       marathon_package_source: '/srv/packages/marathon-1.11.24.tgz', metronome_package_source: 'https://mirror.example.org/metronome-0.6.66.tar.gz',
     }))).toEqual([]);
+  });
+
+  it('names an option that is a name on every object (constructor, __proto__) as unknown, for both kinds', () => {
+    const options = Object.fromEntries([['constructor', 'x'], ['__proto__', 'y'], ['toString', 'z']]);
+    expect(kind.validate(spec([{ address: '10.0.0.1' }], options)).map((e) => e.message.slice(0, 14)))
+      .toEqual(['unknown option', 'unknown option', 'unknown option']);
+    expect(new SlurmKind({ log: createLogger('silent') }).validate({ ...spec([{ address: '10.0.0.1' }], options), kind: 'SLURM' }))
+      .toHaveLength(3);
   });
 
   it('wants 1, 3 or 5 masters (a ZooKeeper member beside each)', () => {

@@ -3,6 +3,7 @@
 // createCluster, naming the option.
 import type { FieldError } from '../../domain/errors';
 import type { Cluster, ClusterSpec } from '../../domain/types';
+import { tunableErrors } from '../tunables';
 
 const PORT = /^([1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
 /**
@@ -54,17 +55,8 @@ export function mesosPorts(cluster: Pick<Cluster, 'spec'>): MesosPorts {
   };
 }
 
-export function mesosOptionErrors(spec: Pick<ClusterSpec, 'clusterOptions'>, prefix = 'spec.clusterOptions'): FieldError[] {
-  const errors: FieldError[] = [];
-  for (const [key, value] of Object.entries(spec.clusterOptions ?? {})) {
-    const pattern = MESOS_TUNABLES[key];
-    if (!pattern) {
-      errors.push({ field: `${prefix}[${JSON.stringify(key)}]`, message: `unknown option; known: ${Object.keys(MESOS_TUNABLES).join(', ')}` });
-    } else if (!pattern.test(value)) {
-      errors.push({ field: `${prefix}[${JSON.stringify(key)}]`, message: `must match ${pattern.source}` });
-    }
-  }
-  return errors;
+export function mesosOptionErrors(spec: Pick<ClusterSpec, 'clusterOptions'>): FieldError[] {
+  return tunableErrors(MESOS_TUNABLES, spec);
 }
 
 /** The kind's extra vars: the Mesos cluster name and the tunables it was given. */
@@ -73,7 +65,7 @@ export function mesosExtraVars(cluster: Cluster): Record<string, unknown> {
     mesos_cluster_name: cluster.name.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'metascheduler',
   };
   for (const [key, value] of Object.entries(cluster.spec.clusterOptions ?? {})) {
-    if (key in MESOS_TUNABLES) vars[key] = PORT.test(value) && key.endsWith('_port') ? Number(value) : value;
+    if (Object.hasOwn(MESOS_TUNABLES, key)) vars[key] = PORT.test(value) && key.endsWith('_port') ? Number(value) : value;
   }
   return vars;
 }

@@ -2,6 +2,7 @@
 // pass (as the role defaults of the same name); anything else is refused at createCluster.
 import type { FieldError } from '../../domain/errors';
 import type { Cluster, ClusterSpec } from '../../domain/types';
+import { tunableErrors } from '../tunables';
 
 const IPV4 = '((25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const CIDR = `${IPV4}/(3[0-2]|[12]?\\d)`;
@@ -29,16 +30,7 @@ const SLURM_TUNABLES: Record<string, RegExp> = {
 const HOST_OPTIONS: ReadonlySet<string> = new Set(['slurm_controller_addr']);
 
 export function clusterOptionErrors(spec: Pick<ClusterSpec, 'clusterOptions'>, prefix = 'spec.clusterOptions'): FieldError[] {
-  const errors: FieldError[] = [];
-  for (const [key, value] of Object.entries(spec.clusterOptions ?? {})) {
-    const pattern = SLURM_TUNABLES[key];
-    if (!pattern) {
-      errors.push({ field: `${prefix}[${JSON.stringify(key)}]`, message: `unknown option; known: ${Object.keys(SLURM_TUNABLES).join(', ')}` });
-    } else if (!pattern.test(value)) {
-      errors.push({ field: `${prefix}[${JSON.stringify(key)}]`, message: `must match ${pattern.source}` });
-    }
-  }
-  return errors;
+  return tunableErrors(SLURM_TUNABLES, spec, prefix);
 }
 
 /** The Slurm kind's extra vars: the cluster's Slurm name and the tunables it was given. */
@@ -47,7 +39,7 @@ export function slurmExtraVars(cluster: Cluster): Record<string, unknown> {
     slurm_cluster_name: cluster.name.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 32) || 'metascheduler',
   };
   for (const [key, value] of Object.entries(cluster.spec.clusterOptions ?? {})) {
-    if (key in SLURM_TUNABLES && !HOST_OPTIONS.has(key)) vars[key] = /^\d+$/.test(value) ? Number(value) : value;
+    if (Object.hasOwn(SLURM_TUNABLES, key) && !HOST_OPTIONS.has(key)) vars[key] = /^\d+$/.test(value) ? Number(value) : value;
   }
   return vars;
 }

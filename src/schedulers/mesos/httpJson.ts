@@ -12,6 +12,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../log';
 import { clip, errorBodyFacts, MesosApiError, type MesosApiErrorInit, type MesosService } from './errors';
+import { causeCode } from '../../net/causeCode';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -323,15 +324,4 @@ function connectionFailure(thrown: unknown, timeoutMs: number): ConnectionFailur
   const code = causeCode(thrown);
   if (code !== undefined) return { code: 'ConnectionError', message: `connection failed (${code})`, neverSent: NEVER_SENT.has(code) };
   return { code: 'ConnectionError', message: 'connection failed', neverSent: false };
-}
-
-function causeCode(thrown: unknown): string | undefined {
-  let current: unknown = thrown;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    const { code, cause, errors } = current as { code?: unknown; cause?: unknown; errors?: unknown };
-    if (typeof code === 'string' && code !== '') return code;
-    // Several addresses tried at once: an AggregateError of one failure each.
-    current = cause ?? (Array.isArray(errors) ? errors[0] : undefined);
-  }
-  return undefined;
 }

@@ -4,6 +4,7 @@
 // Answers that are not successes become OpenStackErrors carrying the service's own code and message.
 import { setTimeout as delay } from 'node:timers/promises';
 import { categorize, clip, OpenStackError, parseErrorBody, Redactor, type OpenStackService } from './errors';
+import { causeCode } from '../../../net/causeCode';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -253,15 +254,4 @@ function connectionFailure(thrown: unknown): ConnectionFailure {
   }
   const message = thrown instanceof Error ? thrown.message : String(thrown);
   return { code: 'ConnectionError', message: `connection failed (${message})`, maybeSent: true };
-}
-
-function causeCode(thrown: unknown): string | undefined {
-  let current: unknown = thrown;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    const { code, cause, errors } = current as { code?: unknown; cause?: unknown; errors?: unknown };
-    if (typeof code === 'string' && code !== '') return code;
-    // Happy eyeballs: an AggregateError of one failure per address tried.
-    current = cause ?? (Array.isArray(errors) ? errors[0] : undefined);
-  }
-  return undefined;
 }
