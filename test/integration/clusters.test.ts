@@ -161,8 +161,12 @@ describe('ClusterService', () => {
     await expect(app.clients.cluster.createCluster(token, mesos({
       hosts: ['203.0.113.7', '203.0.113.8'].map((address) => new ms.HostSpec({ address, roles: ['controller', 'worker'] })),
     }))).rejects.toMatchObject({ message: expect.stringContaining('1, 3 or 5 masters') });
-    await expect(app.clients.cluster.createCluster(token, staticSpec({ provider: ms.ProviderType.HPC_PILOT, kind: ms.ClusterKind.MESOS_MARATHON })))
-      .rejects.toMatchObject({ message: expect.stringContaining('spec.kind') });
+    // An HPC system runs its site's Slurm: no other kind there.
+    await expect(app.clients.cluster.createCluster(token, staticSpec({
+      provider: ms.ProviderType.HPC_PILOT, kind: ms.ClusterKind.MESOS_MARATHON,
+      hosts: [new ms.HostSpec({ address: '203.0.113.9', sshUser: 'hpcuser' })],
+      providerOptions: new Map([['partitions', 'compute'], ['scratchDir', '/scratch/hpcuser']]),
+    }))).rejects.toMatchObject({ message: expect.stringContaining('spec.kind: an HPC_PILOT system runs its site') });
     expect(await app.clients.cluster.listClusters(token)).toEqual([]);
   });
 
