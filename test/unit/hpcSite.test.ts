@@ -26,6 +26,14 @@ describe('HPC options', () => {
     expect(siteStatusDir(options!)).toBe('/expanse/lustre/scratch/gwuser/airavata-ms/.status');
   });
 
+  it('keeps an env.NAME that is a name on every object (fuzzing found __proto__ dropped without a word)', () => {
+    const { options, errors } = parseHpcOptions(spec(Object.fromEntries([
+      ['partitions', 'compute'], ['scratchDir', '/scratch/gw'], ['env.__proto__', 'p'], ['env.constructor', 'c'],
+    ])));
+    expect(errors).toEqual([]);
+    expect(Object.entries(options!.environment)).toEqual([['__proto__', 'p'], ['constructor', 'c']]);
+  });
+
   it('names every bad option', () => {
     const { errors } = parseHpcOptions(spec({
       partitions: 'ok,-bad', account: 'a b', scratchDir: '/scratch/../etc', modules: 'x;rm', 'env.SLURM_NTASKS': '9', accounting: 'maybe', colour: 'red',

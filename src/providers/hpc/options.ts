@@ -51,7 +51,8 @@ export function parseHpcOptions(spec: ClusterSpec): { options?: HpcOptions; erro
       const name = key.slice(ENV_PREFIX.length);
       const reserved = ENV_NAME.test(name) ? reservedEnvironmentName(name) : 'is not a variable name';
       if (reserved) errors.push({ field: field(key), message: `${quote(name)} ${reserved}` });
-      else environment[name] = value;
+      // Defined, not assigned: a plain assignment to "__proto__" would set the prototype and drop it.
+      else Object.defineProperty(environment, name, { value, enumerable: true, writable: true, configurable: true });
     } else if (!(HPC_OPTION_KEYS as readonly string[]).includes(key)) {
       errors.push({ field: field(key), message: `unknown option; HPC_PILOT takes ${HPC_OPTION_KEYS.join(', ')} and env.NAME` });
     }
