@@ -34,9 +34,14 @@ const SITES = 'test/integration/(hpcSite|mesosCluster)\\.test\\.ts$';
 
 const CLOUD = `(${EC2})|(${SITES})|(${OPENSTACK})`;
 
+// Whole-system failure runs (crash chaos, soak): minutes each on test machines of their own. They
+// run alone (`npm run test:failure`), not in these lanes yet: the lanes take about 35 of CI's 40
+// minutes, and there is no room for them until the longest files are shortened.
+const FAILURE_RUNS = 'test/reliability/(crashChaos|soak)\\.test\\.ts$';
+
 /** Each lane is jest runs one after the other; a run marked needsTestCloud waits for `up`. */
 const lanes = [
-  { name: 'main ', runs: [{ args: ['--runInBand', '--testPathIgnorePatterns', CLOUD] }] },
+  { name: 'main ', runs: [{ args: ['--runInBand', '--testPathIgnorePatterns', CLOUD, FAILURE_RUNS] }] },
   {
     name: 'cloud',
     startsTestCloud: true,
