@@ -1,12 +1,12 @@
 // What the job calls do, in the service's own terms. Dispatch to a scheduler is not here: a job
 // recorded by submit stays SUBMITTED until a dispatcher takes it.
 import { randomUUID } from 'node:crypto';
-import { InvalidRequestError, NotFoundError, UnsupportedError } from '../domain/errors';
+import { InvalidRequestError, NotFoundError } from '../domain/errors';
 import { idempotencyConflict, requestFingerprint } from '../domain/idempotency';
 import { choosePilot, kindMisfitsOf, misfits, needsOf, place } from '../domain/placement';
 import { countWithinBudget, distinctIds, mebibytes, REPLY_BYTE_BUDGET } from '../domain/replyBudget';
 import { gatewayRoot, resolveWorkingDir } from '../domain/gatewayAccount';
-import { isLiveClusterState, isTerminalJobState } from '../domain/stateMachines';
+import { isLiveClusterState } from '../domain/stateMachines';
 import type { Caller, Job, JobHandle, JobSpec } from '../domain/types';
 import { validateId, validateIds, validateJobSpec, type RawJobSpec } from '../domain/validation';
 import type { ClusterStore } from '../store/clusterStore';
@@ -16,6 +16,7 @@ import type { JobStore, NewJob } from '../store/jobStore';
 import type { ClusterCapacity } from '../domain/placement';
 import type { ClusterAccess } from '../workflows/clusterAccess';
 import type { ApplicationStore } from '../store/applicationStore';
+import { JobCancel } from './jobCancel';
 
 export interface JobServiceDeps {
   db: Db;
@@ -43,10 +44,12 @@ export class JobService {
   private readonly reads: Batcher<string, Job | undefined>;
   /** Concurrent placements: one read of the READY clusters of every gateway asking. */
   private readonly capacities: Batcher<string, ClusterCapacity[]>;
+  private readonly cancels: JobCancel;
 
   constructor(private readonly deps: JobServiceDeps) {
     this.now = deps.now ?? Date.now;
     const { db, jobs, clusters } = deps;
+    this.cancels = new JobCancel({ ...deps, now: this.now });
     this.inserts = new Batcher(async (batch) => {
       const created = await jobs.insertSubmittedMany(db, batch);
       return batch.map((job) => created.has(job.jobId));
@@ -129,29 +132,7 @@ export class JobService {
   /** Cancels a job. Canceling an already-canceled job is a no-op, so a retried cancel succeeds. */
   async cancel(caller: Caller, jobId: string): Promise<void> {
     validateId('jobId', jobId);
-    const { db, jobs } = this.deps;
-    // Decided in a short transaction; the scheduler is called after it, with nothing held. A job
-    // not yet dispatched ends CANCELED here, and a dispatch in flight finds it so and cancels the
-    // native job it made.
-    const dispatched = await db.transaction(async (tx) => {
-      const locked = await jobs.lockWork(tx, jobId);
-      // Another gateway's job is not found, exactly like one that does not exist.
-      const current = locked?.gatewayId === caller.gatewayId ? locked : undefined;
-      if (!current) throw new NotFoundError('job', jobId);
-      if (current.state === 'CANCELED') return undefined;
-      if (isTerminalJobState(current.state)) {
-        throw InvalidRequestError.of('jobId', `job ${jobId} has already ended in ${current.state}`);
-      }
-      if (current.nativeJobId !== undefined) return current;
-      const now = this.now();
-      await jobs.append(tx, jobId, [{ state: 'CANCELED', time: now, reason: `canceled by ${caller.userName} before dispatch` }], now);
-      return undefined;
-    });
-    if (dispatched?.nativeJobId === undefined) return;
-    // The scheduler ends it; the monitor records CANCELED when the scheduler says so.
-    const cluster = dispatched.clusterId ? await this.deps.clusters.getById(db, dispatched.clusterId) : undefined;
-    if (!cluster) throw new UnsupportedError('cancelJob', `job ${jobId}'s cluster is gone`);
-    await this.deps.access.scheduler(cluster).cancel(dispatched.nativeJobId);
+    await this.cancels.cancel(caller, jobId);
   }
 
   /**

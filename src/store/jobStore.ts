@@ -19,6 +19,7 @@ interface JobRow {
   native_job_id: string | null;
   exit_code: number | null;
   working_dir: string | null;
+  dispatch_attempts: number;
   std_out: string | null;
   std_err: string | null;
   created_at: number;
@@ -56,6 +57,8 @@ export interface JobWork {
   clusterId?: string;
   nativeJobId?: string;
   workingDir?: string;
+  /** Dispatches begun (claims taken); above 0 with no native id, one may have reached the scheduler. */
+  dispatchAttempts: number;
 }
 
 /** What a monitor tick needs of a live job. */
@@ -454,7 +457,7 @@ export class JobStore {
 }
 
 /** The columns dispatch and monitoring read. */
-const WORK_COLUMNS = ['id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir'] as const;
+const WORK_COLUMNS = ['id', 'gateway_id', 'spec', 'state', 'cluster_id', 'native_job_id', 'working_dir', 'dispatch_attempts'] as const;
 type WorkRow = Pick<JobRow, (typeof WORK_COLUMNS)[number]>;
 
 function workRows(db: Queryable) {
@@ -470,5 +473,6 @@ function toWork(row: WorkRow): JobWork {
     clusterId: row.cluster_id ?? undefined,
     nativeJobId: row.native_job_id ?? undefined,
     workingDir: row.working_dir ?? undefined,
+    dispatchAttempts: row.dispatch_attempts,
   };
 }

@@ -115,7 +115,7 @@ export class BatchDispatcher {
     for (const claim of claimed) {
       // Submit resolved and checked the directory; a job recorded before that was checked is
       // resolved (and refused) the same way here.
-      const resolved = resolveWorkingDir(scheduler.jobRoot ?? gatewayRoot(this.deps.jobRoot, claim.gatewayId), claim.jobId, claim.workingDir);
+      const resolved = dispatchDirectory(scheduler, this.deps.jobRoot, claim);
       if ('error' in resolved) {
         fates.set(claim.jobId, { kind: 'refuse', reason: `${resolved.error.field} ${resolved.error.message}` });
         continue;
@@ -211,6 +211,15 @@ export class BatchDispatcher {
     }
     return apps;
   }
+}
+
+/**
+ * The directory a job runs in on its cluster: the one it asked for, or <root>/<jobId>, under the
+ * scheduler's own job root (an HPC site's) or the gateway's. Submit checked it; a job recorded
+ * before that check is refused here the same way.
+ */
+export function dispatchDirectory(scheduler: Pick<Scheduler, 'jobRoot'>, jobRoot: string, job: { jobId: string; gatewayId: string; workingDir?: string }): ReturnType<typeof resolveWorkingDir> {
+  return resolveWorkingDir(scheduler.jobRoot ?? gatewayRoot(jobRoot, job.gatewayId), job.jobId, job.workingDir);
 }
 
 /** At most N runs at a time per cluster, in this process; the others wait in order. */

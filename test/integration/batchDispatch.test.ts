@@ -21,6 +21,7 @@ import { JobStore } from '../../src/store/jobStore';
 import { QueueStore } from '../../src/store/queueStore';
 import type { ClusterAccess } from '../../src/workflows/clusterAccess';
 import { JobWorkflows } from '../../src/workflows/jobWork';
+import { JobCancel } from '../../src/services/jobCancel';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 jest.setTimeout(120_000);
@@ -42,6 +43,8 @@ const slurm = new SlurmScheduler({ runner, log });
 /** What the workflows reach the cluster with; a test may put a scheduler of its own in. */
 let scheduler: Scheduler = slurm;
 let workflows: JobWorkflows;
+let cancels: JobCancel;
+const ALICE = { gatewayId: GATEWAY, userName: 'alice' };
 
 async function playbook(file: string, timeoutMs: number): Promise<{ ok: boolean; output: string }> {
   const result = await execa('ansible-playbook', ['-i', inventory, path.join(PLAYBOOKS, file), '-e', `ms_cluster_id=${CLUSTER_ID}`,
@@ -125,6 +128,7 @@ beforeAll(async () => {
     db: database.db, applications: new ApplicationStore(), jobs, clusters: new ClusterStore(), queue: new QueueStore(),
     access, log, jobRoot: DEFAULT_JOB_ROOT, monitorIntervalMs: 1000, staleAfterMs: 10_000,
   });
+  cancels = new JobCancel({ db: database.db, jobs, clusters: new ClusterStore(), access, jobRoot: DEFAULT_JOB_ROOT, now: Date.now });
 }, 240_000);
 
 afterAll(async () => {
@@ -227,6 +231,60 @@ describe('batched dispatch on real Slurm', () => {
     expect(await row(jobId)).toMatchObject({ state: 'QUEUED', native_job_id: nativeJobId, dispatch_attempts: 2 });
     expect((await history(jobId)).at(-1)?.reason).toBe(`found already queued as Slurm job ${nativeJobId} on cluster local`);
     expect(await slurmCopies([jobId])).toEqual([1]);
+  });
+
+  // Crash chaos found it: the dispatching process died between sbatch and recording, a cancel then
+  // ended the job CANCELED "before dispatch", and Slurm ran it to completion unseen.
+  it('cancels in Slurm a job whose dispatch died after sbatch and before recording, and records it as dispatched', async () => {
+    const jobId = await submitted();
+    const nativeJobId = await slurm.submit({
+      jobId, spec: { jobName: 'x', parallelism: 'SERIAL', command: ['/bin/sleep', '60'] }, workingDir: path.join(DEFAULT_JOB_ROOT, ACCOUNT.name, jobId),
+      environment: {}, account: ACCOUNT.name,
+    });
+    await database.db('jobs').update({ dispatch_attempts: 1, dispatch_claimed_by: 'gone-host:1', dispatch_claimed_at: Date.now() - 60_000 }).where({ id: jobId });
+    await cancels.cancel(ALICE, jobId);
+    expect(await slurmState(nativeJobId)).toBe('CANCELLED');
+    expect(await row(jobId)).toMatchObject({ state: 'QUEUED', native_job_id: nativeJobId, dispatch_claimed_by: null });
+    expect((await history(jobId)).at(-1)?.reason)
+      .toBe(`found already queued as Slurm job ${nativeJobId} while canceling (its dispatch had not recorded it)`);
+    // Nothing is left to dispatch it again.
+    expect(await pendingTask(jobId)).toBeUndefined();
+    await workflows.dispatch(jobId);
+    expect(await slurmCopies([jobId])).toEqual([1]);
+    // The monitor then reports what Slurm says.
+    await workflows.monitor(CLUSTER_ID);
+    expect(await row(jobId)).toMatchObject({ state: 'CANCELED' });
+    // A retried cancel is a no-op.
+    await cancels.cancel(ALICE, jobId);
+  });
+
+  it('ends CANCELED before dispatch a job whose begun dispatch never reached Slurm, after asking Slurm', async () => {
+    const jobId = await submitted();
+    await database.db('jobs').update({ dispatch_attempts: 1, dispatch_claimed_by: 'gone-host:1', dispatch_claimed_at: Date.now() - 60_000 }).where({ id: jobId });
+    let searched = 0;
+    scheduler = Object.assign(Object.create(slurm) as Scheduler, {
+      findByJobIds: async (ids: readonly string[]) => { searched += 1; return slurm.findByJobIds(ids); },
+    });
+    await cancels.cancel(ALICE, jobId);
+    expect(searched).toBe(1);
+    expect(await row(jobId)).toMatchObject({ state: 'CANCELED', native_job_id: null });
+    expect((await history(jobId)).at(-1)?.reason).toBe('canceled by alice before dispatch');
+    // Never dispatched: nobody asks Slurm.
+    const untouched = await submitted();
+    await cancels.cancel(ALICE, untouched);
+    expect(searched).toBe(1);
+    expect(await row(untouched)).toMatchObject({ state: 'CANCELED' });
+    expect(await slurmCopies([jobId, untouched])).toEqual([0, 0]);
+  });
+
+  it('leaves a job as it is when Slurm cannot be asked whether its begun dispatch got there', async () => {
+    const jobId = await submitted();
+    await database.db('jobs').update({ dispatch_attempts: 1 }).where({ id: jobId });
+    scheduler = Object.assign(Object.create(slurm) as Scheduler, {
+      findByJobIds: async () => { throw new Error('squeue: slurm_load_jobs error: Unable to contact slurm controller'); },
+    });
+    await expect(cancels.cancel(ALICE, jobId)).rejects.toThrow(/was being dispatched; could not ask Slurm whether it got there, so it was left as it is \(cancel again\): squeue/);
+    expect(await row(jobId)).toMatchObject({ state: 'SUBMITTED', native_job_id: null });
   });
 
   it('leaves a job claimed by a live process alone, and looks at it again once that claim could be stale', async () => {
