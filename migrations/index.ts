@@ -18,6 +18,8 @@ import * as m014 from './014_jobs_cluster_updated';
 import * as m015 from './015_secrets_key_check';
 import * as m016 from './016_cluster_keys';
 import * as m017 from './017_hpc_sites';
+import * as m018 from './018_node_health';
+import * as m019 from './019_cancel_requests';
 
 export interface Migration {
   name: string;
@@ -43,4 +45,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { name: '015_secrets_key_check', ...m015 },
   { name: '016_cluster_keys', ...m016 },
   { name: '017_hpc_sites', ...m017 },
+  { name: '018_node_health', ...m018 },
+  { name: '019_cancel_requests', ...m019 },
 ];

@@ -36,6 +36,7 @@ import { PilotWork } from './workflows/pilotWork';
 import { ProvisioningService } from './services/provisioningService';
 import { ClusterWorkflow, type ClusterWorkflowPayload } from './workflows/clusterWorkflow';
 import { JobWorkflows } from './workflows/jobWork';
+import { NodeHealthWatch } from './workflows/nodeHealth';
 import { OrphanSweeper } from './workflows/orphanSweep';
 import { recoverWork } from './workflows/recovery';
 import { WORKER_STALE_AFTER_MS, WorkQueue } from './workflows/workQueue';
@@ -129,6 +130,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       staleAfterMs: WORKER_STALE_AFTER_MS,
       missingGraceMs: config.jobMissingGraceMs,
       liveOutput: { intervalMs: config.liveOutputIntervalMs, maxJobsPerTick: config.liveOutputJobsPerTick },
+      nodeHealth: new NodeHealthWatch({
+        db, clusters, queue, log: log.child({ component: 'nodeHealth' }), intervalMs: config.nodeHealthIntervalMs,
+        controller: (cluster) => access.controllerRunner(cluster),
+      }),
     });
     const events = config.amqpUrl === undefined ? undefined : new JobEventPublisher({
       db, amqpUrl: config.amqpUrl, log: log.child({ component: 'events' }),

@@ -81,6 +81,11 @@ export interface Config {
   jobMissingGraceMs: number;
   /** LIVE_OUTPUT_INTERVAL_MS: a running job's stored output tails are read again at most this often. */
   liveOutputIntervalMs: number;
+  /**
+   * NODE_HEALTH_INTERVAL_MS: how often a Slurm cluster we built has its node states read (sinfo on
+   * the controller) to tell lost nodes; 0: never. See src/workflows/nodeHealth.ts.
+   */
+  nodeHealthIntervalMs: number;
   /** LIVE_OUTPUT_JOBS_PER_TICK: running jobs whose output one monitor tick reads at most (0: only once a job ended). */
   liveOutputJobsPerTick: number;
   /** Tests only: a server metadata entry whose value is the node's address (OPENSTACK_ADDRESS_METADATA_KEY). */
@@ -97,6 +102,8 @@ export class ConfigError extends Error {
 /** JOB_MISSING_GRACE_MS unless set: long enough for a completion record to trail the queue, short enough to be told. */
 export const DEFAULT_JOB_MISSING_GRACE_MS = 5 * 60_000;
 export const DEFAULT_LIVE_OUTPUT_INTERVAL_MS = 30_000;
+/** NODE_HEALTH_INTERVAL_MS unless set: a lost node is told within this of Slurm seeing it. */
+export const DEFAULT_NODE_HEALTH_INTERVAL_MS = 30_000;
 export const DEFAULT_LIVE_OUTPUT_JOBS_PER_TICK = 20;
 
 /** Where gateways' job directories live on cluster nodes unless JOB_ROOT says otherwise. */
@@ -229,6 +236,7 @@ export function loadConfig(env: Env = process.env): Config {
     hpcMissingGraceMs: integer('HPC_MISSING_GRACE_MS', 60_000, 1000, 3_600_000),
     jobMissingGraceMs: integer('JOB_MISSING_GRACE_MS', DEFAULT_JOB_MISSING_GRACE_MS, 1000, 24 * 3_600_000),
     liveOutputIntervalMs: integer('LIVE_OUTPUT_INTERVAL_MS', DEFAULT_LIVE_OUTPUT_INTERVAL_MS, 1000, 24 * 3_600_000),
+    nodeHealthIntervalMs: integer('NODE_HEALTH_INTERVAL_MS', DEFAULT_NODE_HEALTH_INTERVAL_MS, 0, 24 * 3_600_000),
     liveOutputJobsPerTick: integer('LIVE_OUTPUT_JOBS_PER_TICK', DEFAULT_LIVE_OUTPUT_JOBS_PER_TICK, 0, 1000),
     openstackAddressMetadataKey: addressKey,
   };

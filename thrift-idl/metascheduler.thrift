@@ -88,7 +88,15 @@ struct Node {
   2: required string address,
   3: required NodeState state,
   4: required list<string> roles,
-  5: optional string providerResourceId
+  5: optional string providerResourceId,
+  /**
+   * Set while the node's scheduler reports it lost (Slurm: DOWN, not responding, drained, or not
+   * listed), with Slurm's reason; the cluster is DEGRADED meanwhile. The node stays CONFIGURED:
+   * a node whose machine is gone is FAILED instead. Absent: the node answers.
+   */
+  6: optional string lostReason,
+  /** Since when the node is lost (ms since the epoch); set with lostReason. */
+  7: optional i64 lostSince
 }
 
 struct ClusterFailure {

@@ -184,6 +184,7 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
     })();
 
     const outputHead: string[] = [];
+    let sessionsSeen = false;
     let sinkError: unknown;
     let lastTask: string | undefined;
     try {
@@ -196,6 +197,12 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
             const masked = secrets.mask(line).trim();
             if (masked && outputHead.length < 10 && !masked.startsWith('Identity added:')) outputHead.push(masked);
             continue;
+          }
+          // ansible-playbook runs in a session of its own (pexpect): remembered while the play runs,
+          // so that a runner killed from outside (OOM killer, operator) can still be swept after.
+          if (!sessionsSeen || raw.event === 'playbook_on_task_start') {
+            tree?.snapshot();
+            sessionsSeen = true;
           }
           const event = translator.translate(raw);
           if (!event) continue;
@@ -221,6 +228,11 @@ export class AnsibleRunnerBridge implements AnsibleRunner {
       // ansible-runner is gone; sweep whatever of its play it did not take with it.
       const stragglers = tree.killAll();
       if (stragglers > 0) this.log.debug({ ...logCtx, stragglers }, 'killed leftover ansible processes');
+    } else if (tree && result.signal !== undefined) {
+      // Killed by someone else: its play lives on, reparented, and would go on changing the hosts
+      // while the run is reported over (and a retry or a teardown runs beside it).
+      const stragglers = tree.killAll();
+      this.log.warn({ ...logCtx, signal: result.signal, stragglers }, 'ansible-runner was killed by a signal; killed what was left of its play');
     }
     if (sinkError !== undefined) throw sinkError;
     const startError = result.failed && result.exitCode === undefined && !stopReason

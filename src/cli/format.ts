@@ -11,7 +11,7 @@ export function clusterTable(clusters: readonly ClusterView[]): string {
 
 function nodeTable(nodes: readonly NodeView[]): string {
   return table(['  ADDRESS', 'STATE', 'ROLES', 'NODE ID'], nodes.map((n) => [
-    `  ${n.address}`, n.state, n.roles.join(',') || '-', n.nodeId,
+    `  ${n.address}`, n.lostReason === undefined ? n.state : `${n.state}, lost: ${n.lostReason}`, n.roles.join(',') || '-', n.nodeId,
   ]));
 }
 

@@ -24,6 +24,9 @@ export interface NodeView {
   state: string;
   roles: string[];
   providerResourceId?: string;
+  /** Set while Slurm reports the node lost (the node health watch). */
+  lostReason?: string;
+  lostSince?: number;
 }
 
 export interface FailureView {
@@ -113,6 +116,8 @@ export function nodeView(node: ms.Node): NodeView {
     state: name(ms.NodeState, node.state),
     roles: node.roles ?? [],
     providerResourceId: opt(node.providerResourceId),
+    lostReason: opt(node.lostReason),
+    lostSince: num(node.lostSince),
   };
 }
 

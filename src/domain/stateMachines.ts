@@ -5,11 +5,12 @@ import type { ClusterState, JobState } from './types';
 const TERMINAL_JOB_STATES: ReadonlySet<JobState> = new Set(['COMPLETE', 'CANCELED', 'FAILED']);
 
 // Airavata's monitor accepts no change out of a terminal state; SUSPENDED and UNKNOWN are detours
-// a live job may take and come back from.
+// a live job may take and come back from. ACTIVE -> QUEUED: the scheduler requeued a running job
+// (Slurm does when its node fails and the job may be requeued); it waits to run again.
 const JOB_TRANSITIONS: Record<JobState, readonly JobState[]> = {
   SUBMITTED: ['QUEUED', 'ACTIVE', 'COMPLETE', 'FAILED', 'CANCELED', 'UNKNOWN'],
   QUEUED: ['ACTIVE', 'COMPLETE', 'FAILED', 'CANCELED', 'SUSPENDED', 'UNKNOWN'],
-  ACTIVE: ['COMPLETE', 'FAILED', 'CANCELED', 'SUSPENDED', 'UNKNOWN', 'NON_CRITICAL_FAIL'],
+  ACTIVE: ['QUEUED', 'COMPLETE', 'FAILED', 'CANCELED', 'SUSPENDED', 'UNKNOWN', 'NON_CRITICAL_FAIL'],
   SUSPENDED: ['QUEUED', 'ACTIVE', 'COMPLETE', 'FAILED', 'CANCELED', 'UNKNOWN'],
   UNKNOWN: ['QUEUED', 'ACTIVE', 'SUSPENDED', 'COMPLETE', 'FAILED', 'CANCELED'],
   NON_CRITICAL_FAIL: ['ACTIVE', 'COMPLETE', 'FAILED', 'CANCELED'],

@@ -115,6 +115,13 @@ export interface ClusterNode {
   /** The account and port the service signs in with; the spec's host entry, or the provider's image user. */
   sshUser?: string;
   sshPort?: number;
+  /**
+   * Set while the node health watch finds the node lost in its scheduler (Slurm: DOWN, not
+   * responding, drained, not listed): Slurm's reason, and since when. The node stays CONFIGURED:
+   * it is ours and configured, only not answering (a provider-lost node is FAILED instead).
+   */
+  lostReason?: string;
+  lostSince?: number;
 }
 
 export interface ClusterFailure {

@@ -90,11 +90,22 @@ export class OutboxStore {
     await db.raw(`UPDATE job_event_outbox_lease SET holder = NULL, expires_at = '-infinity' WHERE holder = ?`, [holder]);
   }
 
-  /** The oldest waiting (not parked) events, in id order. */
+  /**
+   * The oldest waiting (not parked) event of each job, in id order: one event per job per batch.
+   * A batch sent and not yet deleted when the process dies is sent again; with two events of a
+   * job in it, Airavata would get ACTIVE COMPLETE ACTIVE COMPLETE (a terminal state undone, which
+   * it refuses). With one, a resend is the same state twice in a row, which it tolerates. Crash
+   * chaos found it. Only the oldest limit * 10 events are looked at, so a round's cost stays
+   * bounded however deep the outbox.
+   */
   async takeBatch(db: Queryable, limit: number): Promise<OutboxEvent[]> {
-    const rows = await db('job_event_outbox')
-      .select('id', 'job_id', 'gateway_id', 'experiment_id', 'process_id', 'task_id', 'job_name', 'state', 'time', 'attempts')
-      .whereNull('parked_at').orderBy('id').limit(limit) as OutboxRow[];
+    const { rows } = await db.raw(`
+      SELECT * FROM (
+        SELECT DISTINCT ON (w.job_id) w.* FROM (
+          SELECT id, job_id, gateway_id, experiment_id, process_id, task_id, job_name, state, time, attempts
+            FROM job_event_outbox WHERE parked_at IS NULL ORDER BY id LIMIT ?) w
+         ORDER BY w.job_id, w.id) firsts
+       ORDER BY id LIMIT ?`, [limit * 10, limit]) as { rows: OutboxRow[] };
     return rows.map(toEvent);
   }
 

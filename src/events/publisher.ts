@@ -1,7 +1,8 @@
 // Drains job_event_outbox to Airavata: RabbitMQ's status_exchange always, a Kafka REST proxy when
-// configured. Delivery is at least once and in order per job: a batch goes out in id order on one
-// channel, and only the prefix every sink took is deleted, so a failure mid-batch leaves the rest
-// (and every later event) waiting. The loop never throws: while a sink is down it logs, keeps the
+// configured. Delivery is at least once and in order per job: a batch, the oldest waiting event of
+// each job (never two of one job, so a batch sent again after a crash repeats a job's state rather
+// than undoing a later one), goes out in id order on one channel, and only the prefix every sink
+// took is deleted, so a failure mid-batch leaves the rest (and every later event) waiting. The loop never throws: while a sink is down it logs, keeps the
 // rows and retries with backoff; the service keeps serving meanwhile.
 //
 // An event a sink can never take (its own content is at fault: it cannot be encoded, or the sink
@@ -248,7 +249,8 @@ export class JobEventPublisher {
 
   /**
    * Drops remembered ids that left the outbox without us (another replica delivered them): an id
-   * below the batch's last that is not in the batch was committed earlier, so it was deleted.
+   * below the batch's last that is not in the batch was committed earlier, so it was deleted. (A
+   * taken id is its job's oldest waiting event, and a batch holds every job's oldest below its last.)
    */
   private forgetGone(batch: readonly JobEvent[]): void {
     const last = batch[batch.length - 1]?.id ?? 0;

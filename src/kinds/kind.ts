@@ -26,7 +26,11 @@ export interface VerifyResult {
 }
 
 export interface KindPlaybooks {
-  /** Builds or updates the cluster on every active node; with drainVars, drains leaving nodes. */
+  /**
+   * Builds or updates the cluster on every active node. A scale-in runs it once, with the leaving
+   * nodes already out of the inventory and drainVars: it drains them first, while the running
+   * cluster still has them, and applies the configuration without them only after their work ended.
+   */
   configure: string;
   /** Stops what configure started and removes what it wrote (whole cluster or leaving nodes). */
   teardown: string;
@@ -47,7 +51,7 @@ export interface ClusterKindDriver {
   leavingInventory(cluster: Cluster, leaving: readonly ClusterNode[]): AnsibleInventory;
   /** The kind's playbook variables (tunables from clusterOptions, names). */
   extraVars(cluster: Cluster): Record<string, unknown>;
-  /** Variables for a configure run that drains these nodes: it returns once their jobs ended. */
+  /** Variables for the configure run that drops these nodes: it drains them first, until their jobs ended. */
   drainVars(leaving: readonly ClusterNode[]): Record<string, unknown>;
   /** Proof that every active worker takes work, run on the controller. */
   verify(cluster: Cluster, controller: CommandRunner): Promise<VerifyResult>;

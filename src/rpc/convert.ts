@@ -122,6 +122,8 @@ function toWireNode(node: domain.ClusterNode): ms.Node {
     state: ms.NodeState[node.state],
     roles: node.roles,
     providerResourceId: node.providerResourceId,
+    lostReason: node.lostReason,
+    lostSince: node.lostSince === undefined ? undefined : new Int64(node.lostSince),
   });
 }
 

@@ -3,6 +3,7 @@
 // answered as AiravataSystemException carrying that id, never as a dropped socket.
 import { InvalidRequestError, NotFoundError, QuotaExceededError, UnauthorizedError, UnsupportedError } from '../domain/errors';
 import type { Logger } from '../log';
+import { isDatabaseUnavailable } from '../store/databaseUnavailable';
 import { base, ms } from './wire';
 
 export type WireException =
@@ -33,6 +34,14 @@ export function toWireException(error: unknown, requestId: string, method: strin
   if (error instanceof QuotaExceededError) {
     // Not UNSUPPORTED_OPERATION: the same request fits once quota is raised or something ends.
     return new base.AiravataClientException({ airavataErrorType: base.AiravataErrorType.UNKNOWN, parameter: `quota exceeded: ${error.message}` });
+  }
+  if (isDatabaseUnavailable(error)) {
+    // Not a bug of ours: say what happened, so the caller knows the same call can be retried.
+    log.warn({ err: error, requestId, method }, 'a call failed: the database is unavailable');
+    return new base.AiravataSystemException({
+      airavataErrorType: base.AiravataErrorType.INTERNAL_ERROR,
+      message: `the database is unavailable (request id ${requestId}); retry the call`,
+    });
   }
   log.error({ err: error, requestId, method }, 'unexpected error in a call');
   return new base.AiravataSystemException({

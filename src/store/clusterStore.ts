@@ -32,6 +32,8 @@ export interface NodeRow {
   provider_resource_id: string | null;
   ssh_user: string | null;
   ssh_port: number | null;
+  lost_reason?: string | null;
+  lost_since?: number | string | null;
 }
 
 interface FailureRow {
@@ -78,6 +80,8 @@ export function toNode(row: NodeRow): ClusterNode {
     ...(row.provider_resource_id === null ? {} : { providerResourceId: row.provider_resource_id }),
     ...(row.ssh_user === null ? {} : { sshUser: row.ssh_user }),
     ...(row.ssh_port === null ? {} : { sshPort: row.ssh_port }),
+    ...(row.lost_reason === null || row.lost_reason === undefined ? {} : { lostReason: row.lost_reason }),
+    ...(row.lost_since === null || row.lost_since === undefined ? {} : { lostSince: Number(row.lost_since) }),
   };
 }
 
@@ -245,6 +249,19 @@ export class ClusterStore {
     const query = db('nodes').update({ state, updated_at: now }).where({ cluster_id: clusterId });
     if (nodeIds) query.whereIn('id', [...nodeIds]);
     await query;
+  }
+
+  /**
+   * Marks nodes lost in their scheduler (reason and since when) or, with reason null, answering
+   * again; a node already marked keeps its first lostSince. See src/workflows/nodeHealth.ts.
+   */
+  async setNodeLost(db: Queryable, clusterId: string, nodeIds: readonly string[], reason: string | null, now: number): Promise<void> {
+    if (nodeIds.length === 0) return;
+    await db('nodes').update({
+      lost_reason: reason,
+      lost_since: reason === null ? null : db.raw('coalesce(lost_since, ?)', [now]),
+      updated_at: now,
+    }).where({ cluster_id: clusterId }).whereIn('id', [...nodeIds]);
   }
 
   /** Where the provider put a node (and its own id for it). */

@@ -31,6 +31,19 @@ export interface ClaimedJob {
    * before the job started is left out: the job goes to the site's queue.)
    */
   pilot?: { allocationId: string; nativeJobId: string };
+  /** A cancel asked while an earlier dispatch was unsettled (who asked): it must not run. */
+  cancelRequested?: string;
+}
+
+/** What recordBatch did: the jobs it could not record, and the recorded ones a cancel waits for. */
+export interface RecordOutcome {
+  /**
+   * Every job NOT recorded (canceled or failed meanwhile, or recorded by someone else), with the
+   * native id it carries now, if any: the caller cancels its own native job unless that is the one.
+   */
+  missed: Map<string, string | undefined>;
+  /** Recorded jobs that carry a cancel request (who asked): their native jobs are canceled next. */
+  cancelRequested: Map<string, string>;
 }
 
 export interface DispatchRecord {
@@ -68,17 +81,18 @@ export class DispatchStore {
       UPDATE jobs j SET dispatch_attempts = j.dispatch_attempts + 1, dispatch_claimed_by = :processId, dispatch_claimed_at = :now
         FROM candidates c
        WHERE j.id = c.id AND ${CLAIMABLE}
-      RETURNING j.id, j.gateway_id, j.spec, j.working_dir, j.dispatch_attempts, j.allocation_id,
+      RETURNING j.id, j.gateway_id, j.spec, j.working_dir, j.dispatch_attempts, j.allocation_id, j.cancel_requested,
                 (SELECT a.native_job_id FROM allocations a WHERE a.id = j.allocation_id AND a.state = 'ACTIVE') AS pilot_native_job_id`, {
       clusterId: request.clusterId, gatewayId: request.gatewayId, lead: request.leadJobId, limit: request.limit,
       processId: request.processId, now: request.now, staleBefore: request.staleBefore,
     }) as { rows: {
       id: string; gateway_id: string; spec: JobSpec; working_dir: string | null; dispatch_attempts: number;
-      allocation_id: string | null; pilot_native_job_id: string | null;
+      allocation_id: string | null; pilot_native_job_id: string | null; cancel_requested: string | null;
     }[] };
     return rows.map((row) => ({
       jobId: row.id, gatewayId: row.gateway_id, spec: row.spec, attempt: row.dispatch_attempts,
       ...(row.working_dir === null ? {} : { workingDir: row.working_dir }),
+      ...(row.cancel_requested === null ? {} : { cancelRequested: row.cancel_requested }),
       ...(row.allocation_id !== null && row.pilot_native_job_id !== null
         ? { pilot: { allocationId: row.allocation_id, nativeJobId: row.pilot_native_job_id } } : {}),
     }));
@@ -87,12 +101,10 @@ export class DispatchStore {
   /**
    * Records the native ids in one statement: each job still SUBMITTED and undispatched goes QUEUED
    * with its status row (and outbox event), its claim ended, its pending dispatch task removed
-   * (there is nothing left for it to do). Returns, for every job NOT recorded (canceled or
-   * failed meanwhile, or recorded by someone else), the native id it carries now, if any: the
-   * caller cancels its own native job unless that is the one recorded.
+   * (there is nothing left for it to do). See RecordOutcome for what the caller must cancel.
    */
-  async recordBatch(db: Queryable, records: readonly DispatchRecord[], now: number, outbox: boolean): Promise<Map<string, string | undefined>> {
-    if (records.length === 0) return new Map();
+  async recordBatch(db: Queryable, records: readonly DispatchRecord[], now: number, outbox: boolean): Promise<RecordOutcome> {
+    if (records.length === 0) return { missed: new Map(), cancelRequested: new Map() };
     // Rows are updated in id order, so two batches can never wait on each other in a cycle.
     const sorted = [...records].sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0));
     const events = outbox ? `,
@@ -107,23 +119,24 @@ export class DispatchStore {
                 native_state = 'PENDING', updated_at = :now, dispatch_claimed_by = NULL, dispatch_claimed_at = NULL
            FROM input i
           WHERE j.id = i.id AND j.state = 'SUBMITTED' AND j.native_job_id IS NULL
-         RETURNING j.id, j.gateway_id, j.experiment_id, j.process_id, j.task_id, j.job_name, i.reason),
+         RETURNING j.id, j.gateway_id, j.experiment_id, j.process_id, j.task_id, j.job_name, i.reason, j.cancel_requested),
        history AS (
          INSERT INTO job_statuses (job_id, state, time, reason) SELECT q.id, 'QUEUED', :now, q.reason FROM queued q ORDER BY q.id),
        tasks AS (
          SELECT graphile_worker.remove_job('dispatch:' || q.id) FROM queued q)${events}
-      SELECT i.id, (q.id IS NOT NULL) AS recorded, (SELECT count(*) FROM tasks) AS removed
+      SELECT i.id, (q.id IS NOT NULL) AS recorded, q.cancel_requested, (SELECT count(*) FROM tasks) AS removed
         FROM input i LEFT JOIN queued q ON q.id = i.id`, {
       ids: sorted.map((r) => r.jobId), natives: sorted.map((r) => r.nativeJobId), dirs: sorted.map((r) => r.workingDir),
       reasons: sorted.map((r) => r.reason), now,
-    }) as { rows: { id: string; recorded: boolean }[] };
+    }) as { rows: { id: string; recorded: boolean; cancel_requested: string | null }[] };
     const missed = rows.filter((row) => !row.recorded).map((row) => row.id);
     const current = new Map<string, string | undefined>(missed.map((id) => [id, undefined]));
     if (missed.length > 0) {
       const found = await db('jobs').select('id', 'native_job_id').whereIn('id', missed) as { id: string; native_job_id: string | null }[];
       for (const row of found) current.set(row.id, row.native_job_id ?? undefined);
     }
-    return current;
+    const cancelRequested = new Map(rows.flatMap((row) => (row.recorded && row.cancel_requested !== null ? [[row.id, row.cancel_requested] as const] : [])));
+    return { missed: current, cancelRequested };
   }
 
   /** Removes the pending dispatch tasks of jobs that need none any more (they ended). */

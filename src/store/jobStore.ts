@@ -384,6 +384,19 @@ export class JobStore {
     return rows.map(toWork);
   }
 
+  /**
+   * Leaves a cancel on a job whose dispatch began and recorded nothing, for that dispatch to
+   * settle (DispatchStore), and makes its dispatch task due now, unless one is running: that run
+   * records or searches, and reads the request when it does.
+   */
+  async requestCancel(tx: Queryable, jobId: string, requestedBy: string, now: number): Promise<void> {
+    await tx('jobs').update({ cancel_requested: requestedBy, updated_at: now }).where({ id: jobId });
+    const key = `dispatch:${jobId}`;
+    const dispatch = addJobSql('job_dispatch', { jobId }, { jobKey: key });
+    await tx.raw(`SELECT ${dispatch.sql} WHERE NOT EXISTS (
+      SELECT 1 FROM graphile_worker._private_jobs j WHERE j.key = ? AND j.locked_at IS NOT NULL)`, [...dispatch.bindings, key]);
+  }
+
   /** Gives a waiting job its cluster and queues its dispatch, in one transaction. */
   async assignCluster(tx: Queryable, jobId: string, clusterId: string, reason: string, now: number, allocationId?: string): Promise<boolean> {
     const updated = await tx('jobs').update({ cluster_id: clusterId, placement_reason: reason, updated_at: now, allocation_id: allocationId ?? null })

@@ -106,6 +106,19 @@ export class QueueStore {
     return rows.map((row) => row.worker_id);
   }
 
+  /**
+   * Lets go of the dispatch claims this process made before `claimedBefore` on jobs still waiting
+   * for one: claims no task of the process holds any more, left by a task that could not let go
+   * of them because the database was away at that moment. A live process's claims never go stale,
+   * so without this those jobs would wait for a restart. Their next claim searches the scheduler
+   * first, so a job submitted but not recorded is adopted, not submitted twice.
+   */
+  async releaseLeftClaims(db: Queryable, processId: string, claimedBefore: number): Promise<number> {
+    return db('jobs').update({ dispatch_claimed_by: null, dispatch_claimed_at: null })
+      .where({ dispatch_claimed_by: processId, state: 'SUBMITTED' }).whereNull('native_job_id')
+      .where('dispatch_claimed_at', '<', claimedBefore);
+  }
+
   async forget(db: Queryable, workerIds: readonly string[]): Promise<void> {
     if (workerIds.length > 0) await db('worker_heartbeats').whereIn('worker_id', [...workerIds]).delete();
   }

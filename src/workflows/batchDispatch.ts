@@ -44,6 +44,8 @@ export interface BatchDispatchDeps {
   outbox: boolean;
   /** Ends a job FAILED with the reason (if it has not ended already). */
   fail: (jobId: string, reason: string) => Promise<void>;
+  /** Ends a job CANCELED with the reason (if it has not ended and is still undispatched). */
+  cancel: (jobId: string, reason: string) => Promise<void>;
   now: () => number;
 }
 
@@ -58,6 +60,8 @@ export interface RoundResult {
 type Fate =
   | { kind: 'record'; record: DispatchRecord }
   | { kind: 'refuse'; reason: string }
+  /** A cancel was asked and the scheduler does not hold the job: it ends CANCELED, never submitted. */
+  | { kind: 'cancel'; reason: string }
   | { kind: 'retry'; error: Error };
 
 export class BatchDispatcher {
@@ -101,7 +105,7 @@ export class BatchDispatcher {
     }
     const count = (kind: Fate['kind']) => [...fates.values()].filter((fate) => fate.kind === kind).length;
     log.info({
-      clusterId: cluster.clusterId, jobs: claimed.length, queued: count('record'), refused: count('refuse'), retried: count('retry'),
+      clusterId: cluster.clusterId, jobs: claimed.length, queued: count('record'), refused: count('refuse'), canceled: count('cancel'), retried: count('retry'),
       ms: Math.round(performance.now() - started), submitMs,
     }, 'dispatched a batch');
     const lead = fates.get(leadJobId);
@@ -144,9 +148,17 @@ export class BatchDispatcher {
     }
     const where = `on cluster ${cluster.name}`;
     const toSubmit: BatchJob[] = [];
+    const cancelRequested = new Map(claimed.flatMap((claim) => (claim.cancelRequested === undefined ? [] : [[claim.jobId, claim.cancelRequested] as const])));
     for (const { job } of batch) {
       if (fates.has(job.jobId)) continue;
       const adopted = found.get(job.jobId);
+      const canceledBy = cancelRequested.get(job.jobId);
+      if (adopted === undefined && canceledBy !== undefined) {
+        // Searched (a cancel is left only on a job whose dispatch began) and not found: the
+        // earlier dispatch never got there. It must not run.
+        fates.set(job.jobId, { kind: 'cancel', reason: `canceled by ${canceledBy} before dispatch (its earlier dispatch had not reached ${scheduler.name})` });
+        continue;
+      }
       if (adopted === undefined) {
         toSubmit.push(job);
         continue;
@@ -180,9 +192,18 @@ export class BatchDispatcher {
   private async settle(scheduler: Scheduler, fates: ReadonlyMap<string, Fate>, settled: Set<string>): Promise<void> {
     const { db, dispatches, log } = this.deps;
     const records = [...fates.values()].flatMap((fate) => (fate.kind === 'record' ? [fate.record] : []));
-    const missed = await dispatches.recordBatch(db, records, this.deps.now(), this.deps.outbox);
+    const { missed, cancelRequested } = await dispatches.recordBatch(db, records, this.deps.now(), this.deps.outbox);
     for (const record of records) settled.add(record.jobId);
     for (const record of records) {
+      const canceledBy = cancelRequested.get(record.jobId);
+      if (canceledBy !== undefined) {
+        // Recorded, and a cancel waits for it: canceled now, like any dispatched job; the
+        // monitor reports what the scheduler then says.
+        log.info({ jobId: record.jobId, nativeJobId: record.nativeJobId, canceledBy }, 'a cancel waited for this dispatch; canceling the native job');
+        await scheduler.cancel(record.nativeJobId).catch((error: unknown) =>
+          log.error({ jobId: record.jobId, nativeJobId: record.nativeJobId, err: error }, 'could not cancel a dispatched job a cancel waited for'));
+        continue;
+      }
       if (!missed.has(record.jobId)) continue;
       // Recorded meanwhile with this very native job (a takeover adopted it): it stays.
       if (missed.get(record.jobId) === record.nativeJobId) continue;
@@ -192,14 +213,14 @@ export class BatchDispatcher {
         log.error({ jobId: record.jobId, nativeJobId: record.nativeJobId, err: error },
           'could not cancel the native job of a job that ended while it was dispatched'));
     }
-    const refused: string[] = [];
+    const ended: string[] = [];
     for (const [jobId, fate] of fates) {
-      if (fate.kind !== 'refuse') continue;
-      await this.deps.fail(jobId, fate.reason);
+      if (fate.kind !== 'refuse' && fate.kind !== 'cancel') continue;
+      await (fate.kind === 'refuse' ? this.deps.fail(jobId, fate.reason) : this.deps.cancel(jobId, fate.reason));
       settled.add(jobId);
-      refused.push(jobId);
+      ended.push(jobId);
     }
-    await dispatches.removeTasks(db, refused);
+    await dispatches.removeTasks(db, ended);
   }
 
   private async applicationsOf(claimed: readonly ClaimedJob[]): Promise<Map<string, Application>> {

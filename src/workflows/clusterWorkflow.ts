@@ -192,9 +192,11 @@ export class ClusterWorkflow {
   }
 
   /**
-   * Drains the leaving workers, reconfigures the rest without them, tears them down, gives them
-   * back. A bought node is not torn down (its machine goes with it), and one whose machine is gone
-   * already (a run that died after giving it back) is only marked RELEASED.
+   * Drains the leaving workers and reconfigures the rest without them, in one configure run (the
+   * kind drains them before it applies the configuration that drops them: see KindPlaybooks),
+   * tears them down, gives them back. A bought node is not torn down (its machine goes with it),
+   * and one whose machine is gone already (a run that died after giving it back) is only marked
+   * RELEASED.
    */
   private async release(cluster: Cluster, leavingNodes: readonly ClusterNode[]): Promise<Cluster> {
     const { db, clusters } = this.deps;
@@ -205,9 +207,12 @@ export class ClusterWorkflow {
     const ids = new Set(leaving.map((n) => n.nodeId));
     const without = { ...current, nodes: current.nodes.map((n) => (ids.has(n.nodeId) ? { ...n, state: 'RELEASED' as const } : n)) };
     if (leaving.length === 0) return without;
-    await this.playbook(current, 'configure', 'scale: drain', kind.drainVars(leaving));
+    // RELEASING from here on: no longer a node the cluster counts on (the node health watch reads
+    // only CONFIGURED ones), though its jobs still run until the drain below has waited for them.
     await clusters.setNodeStates(db, cluster.clusterId, 'RELEASING', this.now(), leaving.map((n) => n.nodeId));
-    await this.playbook(without, 'configure', 'scale: reconfigure');
+    // One run, not a drain run and then a reconfigure run: each is a whole configure playbook on
+    // every host, and a rerun after a crash finds the leaving nodes drained or already dropped.
+    await this.playbook(without, 'configure', 'scale: drain and reconfigure', kind.drainVars(leaving));
     if (!buys) await this.playbook(current, 'teardown', 'scale: release', {}, kind.leavingInventory(current, leaving));
     await this.giveBack(current, leaving);
     await clusters.setNodeStates(db, cluster.clusterId, 'RELEASED', this.now(), leaving.map((n) => n.nodeId));
@@ -334,7 +339,10 @@ export class ClusterWorkflow {
    * from DEGRADED back to READY.
    */
   private async repair(cluster: Cluster): Promise<void> {
-    if (cluster.state !== 'DEGRADED') return;
+    // Only what the sweep marked for repair: a cluster the node health watch made DEGRADED (a node
+    // not answering Slurm, still CONFIGURED, no operation) is the watch's to return to READY, never
+    // rebuilt or given back here (see nodeHealth.ts).
+    if (cluster.state !== 'DEGRADED' || cluster.operation !== 'repair') return;
     const { db, clusters } = this.deps;
     // The lost nodes, and any a run that died part way through had begun to replace.
     const lost = activeNodes(cluster.nodes).filter((n) => n.state !== 'CONFIGURED');
@@ -345,6 +353,8 @@ export class ClusterWorkflow {
         let current = await this.provision(cluster, lost);
         await this.playbook(current, 'configure', 'repair: configure');
         await clusters.setNodeStates(db, cluster.clusterId, 'CONFIGURED', this.now(), lost.map((n) => n.nodeId));
+        // A replaced node is a new machine: what the health watch said of the old one goes.
+        await clusters.setNodeLost(db, cluster.clusterId, lost.map((n) => n.nodeId), null, this.now());
         for (const app of current.applications ?? []) {
           if (app.state === 'INSTALLED') await this.playbook(current, 'application', `repair: install ${app.spec.name}`, applicationExtraVars(app));
         }

@@ -19,6 +19,7 @@ import { LiveOutput, type LiveOutputOptions, type Tails } from './liveOutput';
 import type { ApplicationStore } from '../store/applicationStore';
 import { DispatchStore } from '../store/dispatchStore';
 import { BatchDispatcher, DISPATCH_BATCH_SIZE } from './batchDispatch';
+import type { NodeHealthWatch } from './nodeHealth';
 
 export interface JobWorkDeps {
   db: Db;
@@ -46,6 +47,8 @@ export interface JobWorkDeps {
    * Absent, or 0 jobs per tick: output is read once a job has ended.
    */
   liveOutput?: LiveOutputOptions;
+  /** Reads a Slurm cluster's node states every so often, from its monitor ticks (see nodeHealth.ts). */
+  nodeHealth?: NodeHealthWatch;
   now?: () => number;
 }
 
@@ -92,6 +95,10 @@ export class JobWorkflows {
       fail: async (jobId, reason) => {
         const work = await deps.jobs.work(deps.db, jobId);
         if (work) await this.end(work, 'FAILED', reason);
+      },
+      cancel: async (jobId, reason) => {
+        const work = await deps.jobs.work(deps.db, jobId);
+        if (work) await this.end(work, 'CANCELED', reason, { undispatchedOnly: true });
       },
     });
   }
@@ -141,6 +148,7 @@ export class JobWorkflows {
       this.liveJobs.forget(clusterId);
       this.forgottenJobs.forget(clusterId);
       this.liveOutput?.forget(clusterId);
+      this.deps.nodeHealth?.forget(clusterId);
       return; // the watch ends with the cluster
     }
     try {
@@ -165,18 +173,32 @@ export class JobWorkflows {
         // After the changes: a job that just started has its first output read, one that ended is gone.
         live = await this.refreshLiveOutput(cluster, scheduler, byId);
       }
+      if (this.deps.nodeHealth?.due(cluster)) await this.checkNodes(this.deps.nodeHealth, cluster);
       // What bench/monitor reads a tick's cost from (debug only: one line per cluster per tick).
       const ended = this.now();
       this.deps.log.debug({
         clusterId, live: byId.size, changed, forgotten, ms: ended - started, readMs: read - started, pollMs: polled - read,
         recordMs: recorded - polled, tailsMs, liveOutputRead: live.read, liveOutputWritten: live.written, liveOutputMs: ended - recorded,
       }, 'monitor tick');
+    } catch (error) {
+      // Not thrown: the next tick is queued below and tries again; a thrown tick would stay in
+      // the queue as a failed task, one per tick for as long as the cluster cannot be reached.
+      this.deps.log.warn({ clusterId, err: error }, 'monitor tick failed; the next tick tries again');
     } finally {
       // Ticks start every interval (not an interval after the last one ended), so a slow tick
       // does not add its own length to how late the next change is seen.
       await this.deps.queue.enqueue(db, 'cluster_monitor', { clusterId }, {
         jobKey: `monitor:${clusterId}`, runAt: new Date(Math.max(this.now(), started + this.deps.monitorIntervalMs)),
       });
+    }
+  }
+
+  /** The node health watch's turn; its failure never fails the tick (the next turn tries again). */
+  private async checkNodes(watch: NodeHealthWatch, cluster: Cluster): Promise<void> {
+    try {
+      await watch.check(cluster);
+    } catch (error) {
+      this.deps.log.warn({ err: error, clusterId: cluster.clusterId }, 'node health: could not read the node states; tried again at the next turn');
     }
   }
 
@@ -350,11 +372,13 @@ export class JobWorkflows {
     await this.end(work, 'FAILED', `dispatch given up after repeated failures: ${message}`);
   }
 
-  private async end(job: JobWork, state: 'FAILED' | 'CANCELED', reason: string): Promise<void> {
+  /** undispatchedOnly: a job recorded meanwhile is left to its scheduler. */
+  private async end(job: JobWork, state: 'FAILED' | 'CANCELED', reason: string, options: { undispatchedOnly?: boolean } = {}): Promise<void> {
     const now = this.now();
     await this.deps.db.transaction(async (tx) => {
       const locked = await this.deps.jobs.lockWork(tx, job.jobId);
       if (!locked || isTerminalJobState(locked.state)) return;
+      if (options.undispatchedOnly === true && locked.nativeJobId !== undefined) return;
       await this.deps.jobs.append(tx, job.jobId, [{ state, time: now, reason }], now, { endedAt: now });
     });
   }

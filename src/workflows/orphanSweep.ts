@@ -111,13 +111,18 @@ export class OrphanSweeper {
     return finding;
   }
 
-  /** Nodes a READY cluster counts on whose resource is gone: FAILED, the cluster DEGRADED, a repair queued. */
+  /**
+   * Nodes a READY cluster (or one the node health watch made DEGRADED) counts on whose resource is
+   * gone: FAILED, the cluster DEGRADED, a repair queued.
+   */
   private async markLost(type: ProviderType, provider: Provider, clusters: readonly Cluster[], owned: readonly OwnedResource[]): Promise<SweepFinding[]> {
     const liveIds = new Set(owned.filter((r) => r.live && r.nodeId !== undefined).map((r) => r.providerResourceId));
     const findings: SweepFinding[] = [];
     for (const cluster of clusters) {
       // Only settled clusters: a workflow under way may be replacing or releasing nodes right now.
-      if (cluster.state !== 'READY') continue;
+      // DEGRADED by the node health watch (no operation) counts: a node Slurm lost may be gone for good.
+      const healthDegraded = cluster.state === 'DEGRADED' && cluster.operation === undefined;
+      if (cluster.state !== 'READY' && !healthDegraded) continue;
       const lost = cluster.nodes.filter((n): n is ClusterNode & { providerResourceId: string } =>
         COUNTED_ON.includes(n.state) && n.providerResourceId !== undefined && !liveIds.has(n.providerResourceId));
       if (lost.length === 0) continue;
@@ -138,7 +143,9 @@ export class OrphanSweeper {
       await this.deps.db.transaction(async (tx) => {
         const now = this.now();
         await this.deps.clusters.setNodeStates(tx, cluster.clusterId, 'FAILED', now, gone.map((n) => n.nodeId));
-        await this.deps.clusters.transition(tx, cluster.clusterId, 'DEGRADED', `${gone.length} node(s) lost: ${gone.map((n) => n.address).join(', ')}; being replaced`, now);
+        const reason = `${gone.length} node(s) lost: ${gone.map((n) => n.address).join(', ')}; being replaced`;
+        if (healthDegraded) await this.deps.clusters.setStateReason(tx, cluster.clusterId, reason, now);
+        else await this.deps.clusters.transition(tx, cluster.clusterId, 'DEGRADED', reason, now);
         await this.deps.clusters.setOperation(tx, cluster.clusterId, 'repair', now);
         await this.deps.queue.enqueue(tx, 'cluster_workflow', { clusterId: cluster.clusterId, action: 'repair' }, {
           queueName: workflowQueue(cluster.clusterId).queueName, jobKey: `repair:${cluster.clusterId}`,

@@ -83,6 +83,7 @@ async function submitted(spec: Partial<JobSpec> = {}): Promise<string> {
 async function row(jobId: string) {
   return database.db('jobs').where({ id: jobId }).first<{
     state: string; native_job_id: string | null; dispatch_claimed_by: string | null; dispatch_attempts: number; working_dir: string | null;
+    cancel_requested: string | null;
   }>();
 }
 
@@ -128,7 +129,7 @@ beforeAll(async () => {
     db: database.db, applications: new ApplicationStore(), jobs, clusters: new ClusterStore(), queue: new QueueStore(),
     access, log, jobRoot: DEFAULT_JOB_ROOT, monitorIntervalMs: 1000, staleAfterMs: 10_000,
   });
-  cancels = new JobCancel({ db: database.db, jobs, clusters: new ClusterStore(), access, jobRoot: DEFAULT_JOB_ROOT, now: Date.now });
+  cancels = new JobCancel({ db: database.db, jobs, clusters: new ClusterStore(), access, now: Date.now });
 }, 240_000);
 
 afterAll(async () => {
@@ -233,9 +234,9 @@ describe('batched dispatch on real Slurm', () => {
     expect(await slurmCopies([jobId])).toEqual([1]);
   });
 
-  // Crash chaos found it: the dispatching process died between sbatch and recording, a cancel then
-  // ended the job CANCELED "before dispatch", and Slurm ran it to completion unseen.
-  it('cancels in Slurm a job whose dispatch died after sbatch and before recording, and records it as dispatched', async () => {
+  // Crash chaos found it: a cancel came while a dispatch was between sbatch and recording, the
+  // service died, the job was reported CANCELED "before dispatch", and Slurm ran it unseen.
+  it('leaves a cancel for a dispatch that died after sbatch: the next dispatch adopts the job and cancels it in Slurm', async () => {
     const jobId = await submitted();
     const nativeJobId = await slurm.submit({
       jobId, spec: { jobName: 'x', parallelism: 'SERIAL', command: ['/bin/sleep', '60'] }, workingDir: path.join(DEFAULT_JOB_ROOT, ACCOUNT.name, jobId),
@@ -243,48 +244,89 @@ describe('batched dispatch on real Slurm', () => {
     });
     await database.db('jobs').update({ dispatch_attempts: 1, dispatch_claimed_by: 'gone-host:1', dispatch_claimed_at: Date.now() - 60_000 }).where({ id: jobId });
     await cancels.cancel(ALICE, jobId);
-    expect(await slurmState(nativeJobId)).toBe('CANCELLED');
-    expect(await row(jobId)).toMatchObject({ state: 'QUEUED', native_job_id: nativeJobId, dispatch_claimed_by: null });
-    expect((await history(jobId)).at(-1)?.reason)
-      .toBe(`found already queued as Slurm job ${nativeJobId} while canceling (its dispatch had not recorded it)`);
-    // Nothing is left to dispatch it again.
-    expect(await pendingTask(jobId)).toBeUndefined();
+    // Not ended yet: only a dispatch can tell whether the earlier one got there; its task is due now.
+    expect(await row(jobId)).toMatchObject({ state: 'SUBMITTED', cancel_requested: 'alice' });
+    expect((await pendingTask(jobId))?.run_at.getTime()).toBeLessThanOrEqual(Date.now());
+    await cancels.cancel(ALICE, jobId); // a retried cancel changes nothing
     await workflows.dispatch(jobId);
+    expect(await row(jobId)).toMatchObject({ state: 'QUEUED', native_job_id: nativeJobId, dispatch_claimed_by: null });
+    expect((await history(jobId)).at(-1)?.reason).toBe(`found already queued as Slurm job ${nativeJobId} on cluster local`);
+    expect(await slurmState(nativeJobId)).toBe('CANCELLED');
     expect(await slurmCopies([jobId])).toEqual([1]);
     // The monitor then reports what Slurm says.
     await workflows.monitor(CLUSTER_ID);
     expect(await row(jobId)).toMatchObject({ state: 'CANCELED' });
-    // A retried cancel is a no-op.
     await cancels.cancel(ALICE, jobId);
   });
 
-  it('ends CANCELED before dispatch a job whose begun dispatch never reached Slurm, after asking Slurm', async () => {
+  it('cancels in Slurm a job canceled while its sbatch ran, when the dispatch then dies before recording', async () => {
+    const jobId = await submitted();
+    scheduler = Object.assign(Object.create(slurm) as Scheduler, {
+      submitMany: async (batch: readonly BatchJob[]): Promise<SubmitOutcome[]> => {
+        await slurm.submitMany(batch);
+        // cancelJob while sbatch has run and nothing is recorded; then the dispatch dies.
+        await cancels.cancel(ALICE, jobId);
+        throw new Error('killed before recording');
+      },
+    });
+    await expect(workflows.dispatch(jobId)).rejects.toThrow(/killed before recording/);
+    expect(await row(jobId)).toMatchObject({ state: 'SUBMITTED', native_job_id: null, cancel_requested: 'alice' });
+    scheduler = slurm;
+    await workflows.dispatch(jobId);
+    const recorded = await row(jobId);
+    expect(recorded).toMatchObject({ state: 'QUEUED', dispatch_attempts: 2 });
+    expect(await slurmState(recorded?.native_job_id as string)).toBe('CANCELLED');
+    expect(await slurmCopies([jobId])).toEqual([1]);
+  });
+
+  it('cancels in Slurm a job canceled while its live dispatch ran sbatch, once it is recorded', async () => {
+    const jobId = await submitted();
+    scheduler = Object.assign(Object.create(slurm) as Scheduler, {
+      submitMany: async (batch: readonly BatchJob[]): Promise<SubmitOutcome[]> => {
+        const outcomes = await slurm.submitMany(batch);
+        await cancels.cancel(ALICE, jobId);
+        return outcomes;
+      },
+    });
+    await workflows.dispatch(jobId);
+    const recorded = await row(jobId);
+    expect(recorded).toMatchObject({ state: 'QUEUED', dispatch_attempts: 1, cancel_requested: 'alice' });
+    expect(await slurmState(recorded?.native_job_id as string)).toBe('CANCELLED');
+  });
+
+  it('ends CANCELED a job whose begun dispatch never reached Slurm, once a dispatch has searched; an untouched one at once', async () => {
     const jobId = await submitted();
     await database.db('jobs').update({ dispatch_attempts: 1, dispatch_claimed_by: 'gone-host:1', dispatch_claimed_at: Date.now() - 60_000 }).where({ id: jobId });
-    let searched = 0;
-    scheduler = Object.assign(Object.create(slurm) as Scheduler, {
-      findByJobIds: async (ids: readonly string[]) => { searched += 1; return slurm.findByJobIds(ids); },
-    });
     await cancels.cancel(ALICE, jobId);
-    expect(searched).toBe(1);
+    let submittedJobs = 0;
+    scheduler = Object.assign(Object.create(slurm) as Scheduler, {
+      submitMany: async (batch: readonly BatchJob[]) => { submittedJobs += batch.length; return slurm.submitMany(batch); },
+    });
+    await workflows.dispatch(jobId);
+    expect(submittedJobs).toBe(0);
     expect(await row(jobId)).toMatchObject({ state: 'CANCELED', native_job_id: null });
-    expect((await history(jobId)).at(-1)?.reason).toBe('canceled by alice before dispatch');
-    // Never dispatched: nobody asks Slurm.
+    expect((await history(jobId)).at(-1)?.reason).toBe('canceled by alice before dispatch (its earlier dispatch had not reached Slurm)');
+    expect(await pendingTask(jobId)).toBeUndefined();
     const untouched = await submitted();
     await cancels.cancel(ALICE, untouched);
-    expect(searched).toBe(1);
     expect(await row(untouched)).toMatchObject({ state: 'CANCELED' });
+    expect((await history(untouched)).at(-1)?.reason).toBe('canceled by alice before dispatch');
     expect(await slurmCopies([jobId, untouched])).toEqual([0, 0]);
   });
 
-  it('leaves a job as it is when Slurm cannot be asked whether its begun dispatch got there', async () => {
+  it('keeps the cancel and retries when Slurm cannot be searched for a job whose dispatch began', async () => {
     const jobId = await submitted();
     await database.db('jobs').update({ dispatch_attempts: 1 }).where({ id: jobId });
+    await cancels.cancel(ALICE, jobId);
     scheduler = Object.assign(Object.create(slurm) as Scheduler, {
       findByJobIds: async () => { throw new Error('squeue: slurm_load_jobs error: Unable to contact slurm controller'); },
     });
-    await expect(cancels.cancel(ALICE, jobId)).rejects.toThrow(/was being dispatched; could not ask Slurm whether it got there, so it was left as it is \(cancel again\): squeue/);
-    expect(await row(jobId)).toMatchObject({ state: 'SUBMITTED', native_job_id: null });
+    await expect(workflows.dispatch(jobId)).rejects.toThrow(/Unable to contact slurm controller/);
+    expect(await row(jobId)).toMatchObject({ state: 'SUBMITTED', native_job_id: null, cancel_requested: 'alice', dispatch_claimed_by: null });
+    scheduler = slurm;
+    await workflows.dispatch(jobId);
+    expect(await row(jobId)).toMatchObject({ state: 'CANCELED' });
+    expect(await slurmCopies([jobId])).toEqual([0]);
   });
 
   it('leaves a job claimed by a live process alone, and looks at it again once that claim could be stale', async () => {

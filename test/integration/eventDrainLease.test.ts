@@ -282,8 +282,11 @@ describe('the job-event drain lease', () => {
     const second = { wire: new Wire(), name: `lease-${run}-second` };
     const firstStall = first.wire.stallNext();
     const secondStall = second.wire.stallNext();
-    await addEvents('job-lost', ['SUBMITTED', 'QUEUED', 'ACTIVE']);
-    // The first holder would park QUEUED: proof enough, if it is not parked, that nothing was recorded.
+    // A batch holds each job's oldest waiting event: here SUBMITTED, QUEUED and ACTIVE of three jobs.
+    const rows = { 'job-lost-1': ['SUBMITTED', 'QUEUED', 'ACTIVE'], 'job-lost-2': ['QUEUED', 'ACTIVE'], 'job-lost-3': ['ACTIVE'] };
+    for (const [jobId, states] of Object.entries(rows)) await addEvents(jobId, states);
+    // The first holder would park QUEUED and delete the rest of its batch: proof enough, if
+    // neither happened, that nothing was recorded.
     // A long lease: no renewal of the first holder's runs while the test takes it away.
     replica(replicaDb(first.name), new WireSink(first.wire, 'first', new Set(['QUEUED'])), { log, drainLeaseMs: 30_000 });
     await firstStall.entered;
@@ -299,17 +302,64 @@ describe('the job-event drain lease', () => {
     // The first holder's delivery ends: it sees the lease gone and records nothing.
     firstStall.release();
     await waitFor('the lost lease to be noticed', () => lines.some((line) => line.includes('drain lease lost during delivery')));
-    expect(first.wire.statesOf('job-lost')).toEqual(['SUBMITTED', 'ACTIVE']);
-    expect(await rowsOf('job-lost')).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE'].map((state) => ({
-      state, attempts: 0, last_error: null, parked_at: null,
-    })));
+    expect(first.wire.received.map((item) => [item.jobId, item.state])).toEqual([['job-lost-1', 'SUBMITTED'], ['job-lost-3', 'ACTIVE']]);
+    for (const [jobId, states] of Object.entries(rows)) {
+      expect(await rowsOf(jobId)).toEqual(states.map((state) => ({ state, attempts: 0, last_error: null, parked_at: null })));
+    }
     expect(lines.filter((line) => line.includes('job event parked'))).toEqual([]);
 
     // The new holder delivers every row, the one the first would have parked included.
     secondStall.release();
-    await waitFor('the new holder to drain the outbox', async () => (await rowsOf('job-lost')).length === 0);
-    expect(second.wire.statesOf('job-lost')).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE']);
+    await waitFor('the new holder to drain the outbox', async () => (await waitingCount()) === 0);
+    for (const [jobId, states] of Object.entries(rows)) {
+      expect(second.wire.statesOf(jobId)).toEqual(states);
+      // Delivered and deleted, none parked.
+      expect(await rowsOf(jobId)).toEqual([]);
+    }
     expect(first.wire.starts).toHaveLength(1);
+  });
+
+  it('never sends a job back to an earlier state when a delivery whose outcome was lost is sent again', async () => {
+    // Crash chaos's defect: a batch that reached the broker but was never deleted (the holder
+    // SIGKILLed, or its lease lost, before recording) is sent again by the next holder. Had it held
+    // two events of one job, Airavata would see ACTIVE COMPLETE ACTIVE COMPLETE. With one event
+    // per job per batch, a resend is only the same state twice in a row, which it tolerates.
+    const { log, lines } = capturingLog();
+    // One broker for both holders: what it received, in order.
+    const wire = new Wire();
+    const lifecycle = ['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE'];
+    const jobs = ['job-resend-1', 'job-resend-2', 'job-resend-3'];
+    // Interleaved across jobs, as a monitor writes them, all waiting before anyone drains.
+    for (const state of lifecycle) {
+      for (const jobId of jobs) await addEvents(jobId, [state]);
+    }
+    const firstStall = wire.stallNext();
+    replica(replicaDb(`lease-${run}-resend1`), new WireSink(wire, 'first'), { log, drainLeaseMs: 30_000 });
+    await firstStall.entered;
+    await database.db('job_event_outbox_lease').update({ expires_at: database.db.raw("now() - interval '1 second'") });
+    const secondStall = wire.stallNext();
+    replica(replicaDb(`lease-${run}-resend2`), new WireSink(wire, 'second'), { drainLeaseMs: 30_000 });
+    await secondStall.entered;
+
+    // The first holder's batch reaches the broker, which confirms it; its outcome is never recorded.
+    firstStall.release();
+    await waitFor('the lost lease to be noticed', () => lines.some((line) => line.includes('drain lease lost during delivery')));
+    const sentByFirst = wire.received.length;
+    expect(sentByFirst).toBeGreaterThan(0);
+    expect(await waitingCount()).toBe(jobs.length * lifecycle.length);
+
+    // The new holder sends the same rows again, and everything after them.
+    secondStall.release();
+    await waitFor('the new holder to drain the outbox', async () => (await waitingCount()) === 0);
+    const collapsed = (states: string[]): string[] => states.filter((state, index) => state !== states[index - 1]);
+    for (const jobId of jobs) {
+      const onWire = wire.received.filter((item) => item.jobId === jobId).map((item) => item.state);
+      if (collapsed(onWire).join() !== lifecycle.join()) console.log(`${jobId} on the wire: ${onWire.join(' ')}`);
+      expect(collapsed(onWire)).toEqual(lifecycle);
+    }
+    // The resend did happen: what the first holder sent reached the broker again from the second.
+    const resent = wire.received.slice(0, sentByFirst).map((item) => item.id);
+    expect(wire.received.slice(sentByFirst).map((item) => item.id)).toEqual(expect.arrayContaining(resent));
   });
 
   it('hands the lease on at once on a clean stop', async () => {

@@ -395,11 +395,12 @@ describe('JobEventPublisher', () => {
   describe('with the Kafka REST sink', () => {
     let server: Server;
     let answer = 500;
-    /** With a 200 answer: the status whose records the proxy refuses one by one (v2 per-record errors). */
-    let refuseStatus: string | undefined;
+    /** With a 200 answer: the records the proxy refuses one by one (v2 per-record errors), by key and status. */
+    let refuses: ((key: string, status: string) => boolean) | undefined;
     /** The v2 per-record code of those refusals: 50003 retriable, 50002 not. */
     let refuseCode = 50003;
-    const requests: { path: string; contentType: string | undefined; body: { records: { key: string; value: unknown }[] } }[] = [];
+    interface Posted { key: string; value: { jobName: string; status: string; task: string } }
+    const requests: { path: string; contentType: string | undefined; answered: number; body: { records: Posted[] } }[] = [];
 
     beforeAll(async () => {
       server = createServer((request, response) => {
@@ -407,13 +408,13 @@ describe('JobEventPublisher', () => {
         request.setEncoding('utf8');
         request.on('data', (chunk: string) => { text += chunk; });
         request.on('end', () => {
-          const body = JSON.parse(text) as { records: { key: string; value: unknown }[] };
-          requests.push({ path: request.url ?? '', contentType: request.headers['content-type'], body });
+          const body = JSON.parse(text) as { records: Posted[] };
+          requests.push({ path: request.url ?? '', contentType: request.headers['content-type'], answered: answer, body });
           response.statusCode = answer;
           response.setHeader('Content-Type', 'application/vnd.kafka.v2+json');
           response.end(answer === 200
             ? JSON.stringify({
-              offsets: body.records.map((record, offset) => ((record.value as { status: string }).status === refuseStatus
+              offsets: body.records.map((record, offset) => (refuses?.(record.key, record.value.status)
                 ? { partition: null, offset: null, error_code: refuseCode, error: refuseCode === 50003 ? 'leader not available' : 'record too large' }
                 : { partition: 0, offset, error_code: null, error: null })),
             })
@@ -430,42 +431,75 @@ describe('JobEventPublisher', () => {
     beforeEach(() => {
       requests.splice(0);
       answer = 500;
-      refuseStatus = undefined;
+      refuses = undefined;
       refuseCode = 50003;
     });
+
+    /** Each request's records as [job, status] pairs. */
+    const posted = (from = 0): [string, string][][] => requests.slice(from)
+      .map((request) => request.body.records.map((record): [string, string] => [record.key, record.value.status]));
+    /** The statuses posted for one job, over every request from `from` on. */
+    const statusesOf = (jobId: string, from = 0): string[] => posted(from).flat()
+      .filter(([key]) => key === jobId).map(([, status]) => status);
+    /** A job's events go out one per batch: no request carries two records of one job. */
+    const expectOneRecordPerJobPerRequest = (): void => {
+      for (const records of posted()) {
+        const keys = records.map(([key]) => key);
+        expect(new Set(keys).size).toBe(keys.length);
+      }
+    };
 
     it('posts the real-time monitor records, and keeps rows until the proxy takes them', async () => {
       const consumer = await consume();
       try {
         const k = await submit('gw-k');
+        const k2 = await submit('gw-k');
         const bare = await submit('gw-k', 'no-airavata-ids');
         for (const state of ['QUEUED', 'ACTIVE', 'COMPLETE'] as const) await move('gw-k', k, state);
+        await move('gw-k', k2, 'QUEUED');
         await move('gw-k', bare, 'QUEUED');
-        // Started after the writes, so every refused post carries the same whole batch.
+        // Started after the writes, so every refused post carries the same whole batch: the
+        // oldest event of each job (one event per job per batch).
         const { port } = server.address() as AddressInfo;
         publisher({ kafkaRestUrl: `http://127.0.0.1:${port}/`, kafkaTopic: 'airavata-monitor', reconnectMaxMs: 300 });
 
         await waitFor('three refused posts', () => requests.length >= 3);
-        expect(await outboxCount()).toBe(6);
-        // RabbitMQ took every event once, and is not sent them again while Kafka refuses them.
-        await waitFor('RabbitMQ events', () => consumer.of(k).length === 4 && consumer.of(bare).length === 2);
+        expect(await outboxCount()).toBe(8);
+        // RabbitMQ took each job's oldest event once, and is not sent it again while Kafka refuses
+        // it; the later events wait behind it.
+        await waitFor('RabbitMQ events', () => [k, k2, bare].every((jobId) => consumer.of(jobId).length === 1));
+        const refusedSoFar = requests.length;
+        await waitFor('two more refused posts', () => requests.length >= refusedSoFar + 2);
+        await sleep(300);
+        for (const jobId of [k, k2, bare]) expect(states(consumer.of(jobId))).toEqual(['SUBMITTED']);
+        expect(await outboxCount()).toBe(8);
 
         answer = 200;
         await waitFor('the outbox to drain', async () => (await outboxCount()) === 0);
         await sleep(300);
         expect(states(consumer.of(k))).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
-        expect(consumer.of(bare)).toHaveLength(2);
+        expect(states(consumer.of(k2))).toEqual(['SUBMITTED', 'QUEUED']);
+        expect(states(consumer.of(bare))).toEqual(['SUBMITTED', 'QUEUED']);
 
         const last = requests[requests.length - 1];
         expect(last.path).toBe('/topics/airavata-monitor');
         expect(last.contentType).toBe('application/vnd.kafka.json.v2+json');
-        // The job without an Airavata task has no record: the monitor could not place it.
-        const n = Number(k.split('-').pop());
-        expect(last.body.records).toEqual(['SUBMITTED', 'QUEUED', 'RUNNING', 'COMPLETED'].map((status) => ({
-          key: k, value: { jobName: `name-${n}`, status, task: `task-${n}` },
-        })));
         // Every refused post carried the same records: nothing was dropped or reordered meanwhile.
-        for (const request of requests) expect(request.body).toEqual(last.body);
+        const refused = requests.filter((request) => request.answered !== 200);
+        expect(refused.length).toBeGreaterThanOrEqual(5);
+        for (const request of refused) expect(request.body).toEqual(refused[0]?.body);
+        expect(posted().slice(0, 1)).toEqual([[[k, 'SUBMITTED'], [k2, 'SUBMITTED']]]);
+        // What the proxy took: every event of each job with a task, once, in order, one per request.
+        const taken = requests.filter((request) => request.answered === 200).flatMap((request) => request.body.records);
+        const recordsOf = (jobId: string, statuses: string[]): Posted[] => {
+          const n = Number(jobId.split('-').pop());
+          return statuses.map((status) => ({ key: jobId, value: { jobName: `name-${n}`, status, task: `task-${n}` } }));
+        };
+        expect(taken.filter((record) => record.key === k)).toEqual(recordsOf(k, ['SUBMITTED', 'QUEUED', 'RUNNING', 'COMPLETED']));
+        expect(taken.filter((record) => record.key === k2)).toEqual(recordsOf(k2, ['SUBMITTED', 'QUEUED']));
+        // The job without an Airavata task has no record: the monitor could not place it.
+        expect(taken.map((record) => record.key).filter((key) => key !== k && key !== k2)).toEqual([]);
+        expectOneRecordPerJobPerRequest();
       } finally {
         await consumer.close();
       }
@@ -474,26 +508,40 @@ describe('JobEventPublisher', () => {
     it('deletes only the prefix the proxy took when a record in the middle is refused', async () => {
       const consumer = await consume();
       try {
-        const k = await submit('gw-k');
-        for (const state of ['QUEUED', 'ACTIVE', 'COMPLETE'] as const) await move('gw-k', k, state);
+        // One batch holds each job's oldest event, in id order: a, b, c. The proxy refuses b's.
+        const a = await submit('gw-k');
+        const b = await submit('gw-k');
+        const c = await submit('gw-k');
+        for (const state of ['QUEUED', 'ACTIVE', 'COMPLETE'] as const) await move('gw-k', b, state);
+        await move('gw-k', c, 'QUEUED');
         answer = 200;
-        refuseStatus = 'QUEUED';
+        refuses = (key) => key === b;
         const { port } = server.address() as AddressInfo;
         publisher({ kafkaRestUrl: `http://127.0.0.1:${port}`, kafkaTopic: 'airavata-monitor', reconnectMaxMs: 300 });
 
         await waitFor('three partly refused posts', () => requests.length >= 3);
-        // SUBMITTED left; QUEUED was refused, and ACTIVE, COMPLETE, though taken, wait behind it.
-        const left = await database.db('job_event_outbox').where({ job_id: k }).orderBy('id') as { state: string }[];
-        expect(left.map((row) => row.state)).toEqual(['QUEUED', 'ACTIVE', 'COMPLETE']);
-        for (const request of requests.slice(1)) {
-          expect(request.body.records.map((r) => (r.value as { status: string }).status)).toEqual(['QUEUED', 'RUNNING', 'COMPLETED']);
-        }
+        expect(posted()[0]).toEqual([[a, 'SUBMITTED'], [b, 'SUBMITTED'], [c, 'SUBMITTED']]);
+        // a's event left; b's was refused, and c's, though taken, waits behind it, as do the
+        // later events of b and c.
+        expect(await rowsOf(a)).toBe(0);
+        const left = await database.db('job_event_outbox').whereIn('job_id', [b, c]).orderBy('id') as { job_id: string; state: string }[];
+        expect(left.map((row) => [row.job_id, row.state])).toEqual([
+          [b, 'SUBMITTED'], [c, 'SUBMITTED'], [b, 'QUEUED'], [b, 'ACTIVE'], [b, 'COMPLETE'], [c, 'QUEUED'],
+        ]);
+        for (const records of posted(1)) expect(records).toEqual([[b, 'SUBMITTED'], [c, 'SUBMITTED']]);
 
-        refuseStatus = undefined;
+        refuses = undefined;
         await waitFor('the outbox to drain', async () => (await outboxCount()) === 0);
         await sleep(300);
-        // RabbitMQ confirmed all four at the first round and was not sent them again.
-        expect(states(consumer.of(k))).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
+        // RabbitMQ confirmed the three at the first round and was not sent them again.
+        expect(states(consumer.of(a))).toEqual(['SUBMITTED']);
+        expect(states(consumer.of(b))).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
+        expect(states(consumer.of(c))).toEqual(['SUBMITTED', 'QUEUED']);
+        // The proxy got a's once, and the rest in order, each after what it waited behind.
+        expect(statusesOf(a)).toEqual(['SUBMITTED']);
+        expect(statusesOf(b).filter((status) => status !== 'SUBMITTED')).toEqual(['QUEUED', 'RUNNING', 'COMPLETED']);
+        expect(statusesOf(c).filter((status) => status !== 'SUBMITTED')).toEqual(['QUEUED']);
+        expectOneRecordPerJobPerRequest();
       } finally {
         await consumer.close();
       }
@@ -505,7 +553,7 @@ describe('JobEventPublisher', () => {
       try {
         const k = await submit('gw-k');
         answer = 200;
-        refuseStatus = 'SUBMITTED';
+        refuses = (key, status) => key === k && status === 'SUBMITTED';
         refuseCode = 50002;
         const { port } = server.address() as AddressInfo;
         publisher({ log, kafkaRestUrl: `http://127.0.0.1:${port}`, kafkaTopic: 'airavata-monitor', reconnectMaxMs: 300 });
@@ -515,28 +563,36 @@ describe('JobEventPublisher', () => {
         expect(await parkedRows()).toEqual([]);
         expect(await rowsOf(k)).toBe(1);
 
+        // k's later events wait behind its oldest (one event per job per batch); another job's
+        // event joins it in a request.
         for (const state of ['QUEUED', 'ACTIVE'] as const) await move('gw-k', k, state);
-        await waitFor('the job\'s rows to leave the waiting line', async () => {
-          const waiting = await database.db('job_event_outbox').where({ job_id: k }).whereNull('parked_at');
+        const other = await submit('gw-k');
+        await waitFor('the jobs\' rows to leave the waiting line', async () => {
+          const waiting = await database.db('job_event_outbox').whereIn('job_id', [k, other]).whereNull('parked_at');
           return waiting.length === 0;
         });
         const parked = await parkedRows();
         expect(parked.map((row) => [row.job_id, row.state])).toEqual([[k, 'SUBMITTED']]);
         expect(parked[0]?.park_reason).toBe('kafka-rest: Kafka refused a record (error 50002): record too large');
         expect(lines.filter((line) => line.includes('job event parked'))).toHaveLength(1);
+        // Every request with k's SUBMITTED had it alone, but the last, where the other job's got through.
+        const withRefused = posted().filter((records) => records.some(([key, status]) => key === k && status === 'SUBMITTED'));
+        expect(withRefused.slice(0, -1)).toEqual(withRefused.slice(0, -1).map(() => [[k, 'SUBMITTED']]));
+        expect(withRefused[withRefused.length - 1]).toEqual([[k, 'SUBMITTED'], [other, 'SUBMITTED']]);
 
         // The parked record is not sent again with later ones.
-        const statuses = (from: number): string[] => requests.slice(from)
-          .flatMap((request) => request.body.records.map((r) => (r.value as { status: string }).status));
         const before = requests.length;
         await move('gw-k', k, 'COMPLETE');
         await waitFor('the last row to leave', async () => (await rowsOf(k)) === 1);
         await sleep(300);
-        expect(statuses(before)).toEqual(['COMPLETED']);
-        // RabbitMQ took every event; the proxy took each one after the parked one, once.
+        expect(posted(before)).toEqual([[[k, 'COMPLETED']]]);
+        // RabbitMQ took every event; the proxy took each one after the parked one, once, and the other job's once.
         expect(states(consumer.of(k))).toEqual(['SUBMITTED', 'QUEUED', 'ACTIVE', 'COMPLETE']);
-        expect(statuses(0).filter((status) => status !== 'SUBMITTED')).toEqual(['QUEUED', 'RUNNING', 'COMPLETED']);
+        expect(states(consumer.of(other))).toEqual(['SUBMITTED']);
+        expect(statusesOf(k).filter((status) => status !== 'SUBMITTED')).toEqual(['QUEUED', 'RUNNING', 'COMPLETED']);
+        expect(statusesOf(other)).toEqual(['SUBMITTED']);
         expect(lines.filter((line) => line.includes('job event parked'))).toHaveLength(1);
+        expectOneRecordPerJobPerRequest();
       } finally {
         await consumer.close();
         await dropParked();

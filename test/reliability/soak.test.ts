@@ -113,7 +113,8 @@ describe(`soak: ${SOAK_SECONDS} s of mixed load on a two-host STATIC Slurm clust
     database = await createTestDatabase({ migrate: false });
     dataDir = mkdtempSync(path.join(tmpdir(), 'ms-soak-'));
     const port = await freePort();
-    token = await authz(GATEWAY, 'operator');
+    // Valid for the whole run and its drain: the hour-long run outlived a one-hour token once.
+    token = await authz(GATEWAY, 'operator', GATEWAY, SOAK_SECONDS + 3600);
     service = await startServiceProcess({
       DATABASE_URL: database.url, DATA_DIR: dataDir, THRIFT_PORT: String(port), AUTH_HS256_SECRET: TEST_SECRET,
       AMQP_URL, MONITOR_INTERVAL_MS: '1000', LOG_LEVEL: 'info', WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),

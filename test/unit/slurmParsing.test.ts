@@ -112,7 +112,7 @@ describe('jobcomp records', () => {
   it('lets a live squeue state win over a completion record until the job is completing or gone', () => {
     const record = parseJobcompRecord(line(5, 'ms-a', 'REQUEUED')) as JobcompRecord;
     const live = { nativeJobId: '5', state: 'PENDING', reason: 'BeginTime', startTime: 'N/A', name: 'ms-a' };
-    expect(chooseStatus('a', live, record)).toMatchObject({ state: 'QUEUED', reason: 'BeginTime' });
+    expect(chooseStatus('a', live, record)).toMatchObject({ state: 'QUEUED', reason: 'requeued; BeginTime' });
     const done = parseJobcompRecord(line(5, 'ms-a', 'COMPLETED')) as JobcompRecord;
     expect(chooseStatus('a', { ...live, state: 'COMPLETING' }, done)).toMatchObject({ state: 'COMPLETE', exitCode: 0 });
     expect(chooseStatus('a', { ...live, state: 'COMPLETING' }, undefined)).toMatchObject({ state: 'ACTIVE' });

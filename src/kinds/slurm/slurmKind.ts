@@ -42,7 +42,8 @@ export class SlurmKind implements ClusterKindDriver {
   }
 
   drainVars(leaving: readonly ClusterNode[]): Record<string, unknown> {
-    // slurm.yml drains these while they are still in slurm.conf and waits for their jobs to end.
+    // slurm.yml, run without these nodes in the inventory, drains them while slurmctld and slurm.conf
+    // still list them and waits for their jobs to end, before it writes the slurm.conf without them.
     return { slurm_drain_nodes: leaving.map((n) => slurmNodeName(n)) };
   }
 

@@ -9,3 +9,4 @@ export { parseSqueue, squeueArgv, newMarker, type SqueueEntry } from './squeue';
 export { parseJobcompRecord, splitJobcompRecords, JobcompReader, type JobcompRecord, type JobcompReaderOptions } from './jobcomp';
 export { mapSlurmState, slurmStateWord, exitCodeFromSlurm, parseSlurmTime, isEnded } from './states';
 export { chooseStatus, statusFromJobcomp, statusFromSqueue } from './jobStatus';
+export { sinfoNodesArgv, parseSinfoNodes, judgeNode, type SinfoNode, type NodeVerdict } from './nodeStates';

@@ -64,7 +64,18 @@ export function chooseLiveOrEnded(jobId: string, live: SqueueEntry | undefined, 
   if (live) {
     const word = slurmStateWord(live.state);
     const liveEnded = word === 'COMPLETING' || isEnded(mapSlurmState(word));
-    if (!liveEnded || !ended) return statusFromSqueue(jobId, live);
+    if (!liveEnded || !ended) {
+      const status = statusFromSqueue(jobId, live);
+      // Waiting again after a run that ended (NODE_FAIL, preempted): Slurm requeued it.
+      if (ended && status.state === 'QUEUED') {
+        const after = ended.nativeState === 'REQUEUED' ? 'requeued' : `requeued after ${ended.nativeState}`;
+        status.reason = `${after}${status.reason ? `; ${status.reason}` : ''}`;
+      }
+      return status;
+    }
+    // A job Slurm ended for a lost node is logged NODE_FAIL and, when it may be requeued, listed
+    // again as PENDING once its node stops completing: until squeue says which, it is as it was.
+    if (word === 'COMPLETING' && ended.nativeState === 'NODE_FAIL') return statusFromSqueue(jobId, live);
   }
   return ended;
 }
