@@ -1,21 +1,23 @@
 #!/usr/bin/env node
-// `npm test` after the build: the test files in two lanes that share nothing, run at the same time,
-// each lane one file at a time (jest --runInBand).
+// `npm test` after the build: the test files in three lanes that share nothing, run at the same
+// time, each lane one file at a time (jest --runInBand).
 //   - main:  everything else. Several of its files build clusters on this machine's one Slurm, the
 //            benchmarks measure: they must not overlap.
 //   - cloud: files whose clusters live on test machines of their own bridges, never on this
 //            machine's Slurm, and that spend most of their time waiting on servers and playbooks:
 //            first EC2 (an in-process AWS double), the HPC site (scripts/test-hpc-site, its
-//            own Slurm on its own machines) and the Mesos cluster (ZooKeeper on a test machine), while `scripts/openstack-test-cloud up` brings the real test
-//            cloud up beside them (minutes the first time: it installs and migrates; seconds when
-//            it is up already); then the OpenStack files, once it is up. When `up` fails, the
-//            OpenStack part fails with the script's message (the rest of the lane still runs).
-// Two lanes, not more: the machine has 2 cores, and a third lane of its own for OpenStack (tried)
-// made every lane slower and the tests that wait on playbooks time out. The cloud's `up` overlaps
-// only the first part of the cloud lane. (npm's pretest, scripts/bootstrap, has finished its
-// apt-get by then; the script's own apt-get waits for dpkg's lock anyway.) When both lanes are done,
-// `scripts/openstack-test-cloud down` stops the cloud, unless KEEP_TEST_CLOUD=1 (the next run then
-// finds it up).
+//            own Slurm on its own machines) and the Mesos cluster (ZooKeeper on a test machine),
+//            while `scripts/openstack-test-cloud up` brings the real test cloud up beside them
+//            (minutes the first time: it installs and migrates; seconds when it is up already);
+//            then the OpenStack files, once it is up. When `up` fails, the OpenStack part fails
+//            with the script's message (the rest of the lane still runs).
+//   - proof: the whole-system failure suites (FAILURE_RUNS below), bounded.
+// The machine has 2 cores: a third lane of busy files (OpenStack's, tried) made every lane slower
+// and the tests that wait on playbooks time out; the failure suites mostly wait, and end well
+// before the other two lanes. The cloud's `up` overlaps only the first part of the cloud lane.
+// (npm's pretest, scripts/bootstrap, has finished its apt-get by then; the script's own apt-get
+// waits for dpkg's lock anyway.) When every lane is done, `scripts/openstack-test-cloud down` stops
+// the cloud, unless KEEP_TEST_CLOUD=1 (the next run then finds it up).
 // Each jest run has its own process (and its own Postgres when DATABASE_URL is unset). Every line
 // is prefixed with its lane; the run fails when a lane or the cloud's stop fails. Extra arguments
 // go to every jest run.
@@ -34,14 +36,17 @@ const SITES = 'test/integration/(hpcSite|mesosCluster)\\.test\\.ts$';
 
 const CLOUD = `(${EC2})|(${SITES})|(${OPENSTACK})`;
 
-// Whole-system failure runs (crash chaos, soak): minutes each on test machines of their own. They
-// run alone (`npm run test:failure`), not in these lanes yet: the lanes take about 35 of CI's 40
-// minutes, and there is no room for them until the longest files are shortened.
-const FAILURE_RUNS = 'test/reliability/(crashChaos|soak)\\.test\\.ts$';
+// Whole-system failure suites, bounded for CI (their defaults: 10 kills, a 3-minute soak, short
+// outages): each on test machines of its own bridge, never this machine's Slurm, and mostly
+// waiting (on kills and restarts, outages, slurmd timeouts, a job every 2 s). A lane of their own,
+// beside the others. The long versions run with `npm run test:failure` and the knobs in
+// RELIABILITY.md.
+const FAILURE_RUNS = 'test/reliability/(crashChaos|soak|lostNodes|dependenciesDown)\\.test\\.ts$';
 
 /** Each lane is jest runs one after the other; a run marked needsTestCloud waits for `up`. */
 const lanes = [
   { name: 'main ', runs: [{ args: ['--runInBand', '--testPathIgnorePatterns', CLOUD, FAILURE_RUNS] }] },
+  { name: 'proof', runs: [{ args: ['--runInBand', '--testPathPattern', FAILURE_RUNS] }] },
   {
     name: 'cloud',
     startsTestCloud: true,
