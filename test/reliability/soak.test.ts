@@ -56,8 +56,13 @@ const OUTPUT_DIR = path.join(path.resolve(process.env.SOAK_OUTPUT_DIR || path.jo
 const AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 // Our own bridge and network, so nothing here meets another file's test hosts.
-const HELPER_ENV = { ...process.env, MS_TEST_BRIDGE: 'msbr11', MS_TEST_NET: '10.220.0' };
-const HOSTS = [{ name: 'ms-soak-h1', address: '10.220.0.61' }, { name: 'ms-soak-h2', address: '10.220.0.62' }];
+// SOAK_BRIDGE, SOAK_NET and SOAK_HOSTS give a long run machines of its own, so that `npm test`'s
+// bounded soak can run beside it.
+const BRIDGE = process.env.SOAK_BRIDGE || 'msbr11';
+const NET = process.env.SOAK_NET || '10.220.0';
+const HOST_PREFIX = process.env.SOAK_HOSTS || 'ms-soak';
+const HELPER_ENV = { ...process.env, MS_TEST_BRIDGE: BRIDGE, MS_TEST_NET: NET };
+const HOSTS = [{ name: `${HOST_PREFIX}-h1`, address: `${NET}.61` }, { name: `${HOST_PREFIX}-h2`, address: `${NET}.62` }];
 const GATEWAY = 'gw-soak';
 const QUEUE = `ms-soak-${randomBytes(4).toString('hex')}`;
 
@@ -168,7 +173,7 @@ describe(`soak: ${SOAK_SECONDS} s of mixed load on a two-host STATIC Slurm clust
         new ms.HostSpec({ address: HOSTS[1].address, roles: ['worker'] }),
       ],
       // Open MPI on the test network only; Slurm forgets ended jobs after 10 s (keeps squeue short).
-      clusterOptions: new Map([['openmpi_tcp_networks', '10.220.0.0/24'], ['slurm_min_job_age', '10']]),
+      clusterOptions: new Map([['openmpi_tcp_networks', `${NET}.0/24`], ['slurm_min_job_age', '10']]),
     }));
     const ready = await until('READY', 600_000, async () => {
       const c = await api().cluster.getCluster(token, clusterId);
