@@ -239,7 +239,7 @@ export class BatchDispatcher {
  * scheduler's own job root (an HPC site's) or the gateway's. Submit checked it; a job recorded
  * before that check is refused here the same way.
  */
-export function dispatchDirectory(scheduler: Pick<Scheduler, 'jobRoot'>, jobRoot: string, job: { jobId: string; gatewayId: string; workingDir?: string }): ReturnType<typeof resolveWorkingDir> {
+function dispatchDirectory(scheduler: Pick<Scheduler, 'jobRoot'>, jobRoot: string, job: { jobId: string; gatewayId: string; workingDir?: string }): ReturnType<typeof resolveWorkingDir> {
   return resolveWorkingDir(scheduler.jobRoot ?? gatewayRoot(jobRoot, job.gatewayId), job.jobId, job.workingDir);
 }
 
