@@ -145,6 +145,21 @@ export class DispatchStore {
     await db.raw(`SELECT count(graphile_worker.remove_job('dispatch:' || id)) FROM unnest(?::text[]) AS id`, [[...jobIds]]);
   }
 
+  /**
+   * Makes due at once the dispatch tasks of the cluster's undispatched jobs that wait out a retry
+   * delay (tried before, not running now), for when the cluster works again after failing: their
+   * delays grew with every failed try, to an hour and more after a long outage. Returns how many.
+   */
+  async wakeRetries(db: Queryable, clusterId: string): Promise<number> {
+    const { rows } = await db.raw(`
+      SELECT count(*)::int AS woken FROM graphile_worker.reschedule_jobs(ARRAY(
+        SELECT t.id FROM jobs j JOIN graphile_worker._private_jobs t ON t.key = 'dispatch:' || j.id
+         WHERE j.cluster_id = ? AND j.state = 'SUBMITTED' AND j.native_job_id IS NULL
+           AND t.locked_at IS NULL AND t.attempts > 0 AND t.attempts < t.max_attempts AND t.run_at > now()),
+        run_at := now())`, [clusterId]) as { rows: { woken: number }[] };
+    return rows[0].woken;
+  }
+
   /** Lets go of claims this process holds (those jobs will be tried again by their own tasks). */
   async releaseBatch(db: Queryable, jobIds: readonly string[], processId: string): Promise<void> {
     if (jobIds.length === 0) return;

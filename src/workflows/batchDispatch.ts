@@ -66,6 +66,13 @@ type Fate =
 
 export class BatchDispatcher {
   private readonly turns: ClusterTurns;
+  /**
+   * Clusters whose last round here queued nothing and retried (or threw): the cluster itself is
+   * likely failing (controller or SSH unreachable). The next round that queues a job there wakes
+   * the jobs waiting out their retry delays. Kept in memory: after a restart, the first failed
+   * round marks the cluster again; a cluster that recovered before it is left to the delays.
+   */
+  private readonly failing = new Set<string>();
 
   constructor(private readonly deps: BatchDispatchDeps) {
     this.turns = new ClusterTurns(deps.roundsPerCluster ?? DISPATCH_ROUNDS_PER_CLUSTER);
@@ -96,6 +103,9 @@ export class BatchDispatcher {
     try {
       submitMs = await this.decide(cluster, scheduler, claimed, fates);
       await this.settle(scheduler, fates, settled);
+    } catch (error) {
+      this.failing.add(cluster.clusterId);
+      throw error;
     } finally {
       // Whatever was not settled (to retry, or an error above) is let go: its next attempt
       // searches the scheduler first, so a job submitted but not recorded is adopted, not doubled.
@@ -108,8 +118,23 @@ export class BatchDispatcher {
       clusterId: cluster.clusterId, jobs: claimed.length, queued: count('record'), refused: count('refuse'), canceled: count('cancel'), retried: count('retry'),
       ms: Math.round(performance.now() - started), submitMs,
     }, 'dispatched a batch');
+    await this.noteClusterHealth(cluster.clusterId, count('record'), count('retry'));
     const lead = fates.get(leadJobId);
     return { leadClaimed, ...(lead?.kind === 'retry' ? { leadError: lead.error } : {}) };
+  }
+
+  /** Marks a cluster failing after a round that only retried; wakes its retries once it queues again. */
+  private async noteClusterHealth(clusterId: string, recorded: number, retried: number): Promise<void> {
+    if (recorded === 0) {
+      if (retried > 0) this.failing.add(clusterId);
+      return;
+    }
+    if (!this.failing.delete(clusterId)) return;
+    const woken = await this.deps.dispatches.wakeRetries(this.deps.db, clusterId).catch((error: unknown) => {
+      this.deps.log.error({ clusterId, err: error }, 'could not wake the jobs waiting out a retry; they run when their delays end');
+      return 0;
+    });
+    if (woken > 0) this.deps.log.info({ clusterId, woken }, 'the cluster queues jobs again: woke the jobs waiting out a retry');
   }
 
   /** Searches, submits and sorts every claimed job into record, refuse or retry; returns the submit's ms. */

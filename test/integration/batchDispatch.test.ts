@@ -329,6 +329,45 @@ describe('batched dispatch on real Slurm', () => {
     expect(await slurmCopies([jobId])).toEqual([0]);
   });
 
+  it('wakes the jobs waiting out a retry once a round queues on the cluster again after it failed, and only then', async () => {
+    const waiting = [await submitted(), await submitted()];
+    // The cluster cannot be reached: the round retries everything it claimed.
+    scheduler = Object.assign(Object.create(slurm) as Scheduler, {
+      submitMany: async (batch: readonly BatchJob[]): Promise<SubmitOutcome[]> =>
+        batch.map((job) => ({ kind: 'failed', jobId: job.jobId, error: new Error('ssh: connect to host 10.0.0.9 port 22: Connection refused') })),
+    });
+    await expect(workflows.dispatch(waiting[0])).rejects.toThrow(/Connection refused/);
+    // What the queue keeps of a long outage: tries counted, the next one far off.
+    const farOff = new Date(Date.now() + 30 * 60_000);
+    const keys = waiting.map((id) => `dispatch:${id}`);
+    await database.db('graphile_worker._private_jobs').whereIn('key', keys).update({ attempts: 6, run_at: farOff });
+
+    // The cluster works again: a new job's round queues it, and the waiting ones become due at once
+    // (not claimed by that round: their tasks were not due when it claimed).
+    scheduler = slurm;
+    const fresh = await submitted();
+    await workflows.dispatch(fresh);
+    expect(await row(fresh)).toMatchObject({ state: 'QUEUED' });
+    for (const id of waiting) {
+      expect(await row(id)).toMatchObject({ state: 'SUBMITTED', native_job_id: null });
+      expect((await pendingTask(id))?.run_at.getTime()).toBeLessThanOrEqual(Date.now());
+    }
+    await workflows.dispatch(waiting[0]);
+    for (const id of waiting) expect(await row(id)).toMatchObject({ state: 'QUEUED' });
+    expect(await slurmCopies([...waiting, fresh])).toEqual([1, 1, 1]);
+
+    // A job waiting out a retry on a cluster that has not failed keeps its delay.
+    const own = await submitted();
+    await database.db('graphile_worker._private_jobs').where('key', `dispatch:${own}`).update({ attempts: 2, run_at: farOff });
+    const next = await submitted();
+    await workflows.dispatch(next);
+    expect(await row(next)).toMatchObject({ state: 'QUEUED' });
+    expect((await pendingTask(own))?.run_at.getTime()).toBe(farOff.getTime());
+    await database.db('graphile_worker._private_jobs').where('key', `dispatch:${own}`).update({ run_at: new Date() });
+    await workflows.dispatch(own);
+    expect(await row(own)).toMatchObject({ state: 'QUEUED' });
+  });
+
   it('leaves a job claimed by a live process alone, and looks at it again once that claim could be stale', async () => {
     const held = await submitted();
     const other = await submitted();

@@ -180,4 +180,19 @@ describe('monitor: one tick, one write', () => {
     expect(reads).toEqual({ full: 0, changed: 1 });
     expect(scheduler.polls.at(-1)?.map((j) => `${j.jobId}=${j.nativeJobId}`).sort()).toEqual(['late=200', 'same=103']);
   });
+
+  it('lets a tick that cannot reach the cluster end without an error, the next tick queued, nothing written', async () => {
+    // A thrown tick stayed in the queue as a failed task: one more per tick for as long as the
+    // host was unreachable (33 after a 16 s SSH outage at a 500 ms interval).
+    await database.db.raw('DELETE FROM graphile_worker._private_jobs');
+    scheduler.duringPoll = async () => { throw new Error('ssh: connect to host 10.0.0.9 port 22: Connection refused'); };
+    const before = await database.db('job_statuses').count<{ count: string }[]>('* as count');
+    try {
+      await expect(workflows.monitor('c1')).resolves.toBeUndefined();
+    } finally {
+      scheduler.duringPoll = async () => undefined;
+    }
+    expect(await queued()).toEqual(['cluster_monitor monitor:c1']);
+    expect(await database.db('job_statuses').count<{ count: string }[]>('* as count')).toEqual(before);
+  });
 });
