@@ -148,7 +148,8 @@ export class DispatchStore {
   /**
    * Makes due at once the dispatch tasks of the cluster's undispatched jobs that wait out a retry
    * delay (tried before, not running now), for when the cluster works again after failing: their
-   * delays grew with every failed try, to an hour and more after a long outage. Returns how many.
+   * delays grew with every failed try (e^attempts seconds: 18 minutes before the last). Returns how
+   * many.
    */
   async wakeRetries(db: Queryable, clusterId: string): Promise<number> {
     const { rows } = await db.raw(`
